@@ -1,0 +1,124 @@
+public import Foundation
+
+extension Event {
+    /// Decodes and validates an event from JSON text.
+    /// - Throws: A ``TriplineError`` naming the offending field when the text is not a valid event.
+    public static func decode(json data: Data, limits: Limits = Limits()) throws(TriplineError) -> Event {
+        if data.count > limits.maximumEventSize {
+            throw TriplineError(.limitExceeded, "event is \(data.count) bytes, more than the limit of \(limits.maximumEventSize)")
+        }
+        let value = try JSONValue.parse(data)
+        return try decode(value, limits: limits)
+    }
+
+    /// Validates and converts a parsed JSON value into an event.
+    /// - Throws: A ``TriplineError`` naming the offending field.
+    public static func decode(_ value: JSONValue, limits: Limits = Limits()) throws(TriplineError) -> Event {
+        guard case .object(let object) = value else {
+            throw TriplineError(.invalidEvent, "an event must be a JSON object, not \(value.kindDescription)")
+        }
+        func required(_ field: String) throws(TriplineError) -> JSONValue {
+            guard let value = object[field], value != .null else {
+                throw TriplineError(.missingField, "is required", path: field)
+            }
+            return value
+        }
+        guard case .string(let idText) = try required("id"), let id = UUID(uuidString: idText) else {
+            throw TriplineError(.invalidValue, "must be a UUID, got \(object["id"]!.jsonText.prefix(80))", path: "id")
+        }
+        guard case .string(let occurredText) = try required("occurred"), let occurred = Instant(rfc3339: occurredText) else {
+            throw TriplineError(
+                .invalidValue, "must be an RFC 3339 timestamp such as 2024-05-01T12:00:00Z, got \(object["occurred"]!.jsonText.prefix(80))",
+                path: "occurred")
+        }
+        guard case .string(let name) = try required("event"), !name.isEmpty else {
+            throw TriplineError(.invalidValue, "must be a non-empty string", path: "event")
+        }
+        if name.utf8.count > limits.maximumEventNameLength {
+            throw TriplineError(.limitExceeded, "is longer than \(limits.maximumEventNameLength) bytes", path: "event")
+        }
+        let resource = try decodeResource(try required("resource"), path: "resource", limits: limits, requireRole: false)
+        var related: [Resource] = []
+        if let relatedValue = object["related"], relatedValue != .null {
+            guard case .array(let items) = relatedValue else {
+                throw TriplineError(.invalidValue, "must be an array of resources, not \(relatedValue.kindDescription)", path: "related")
+            }
+            if items.count > limits.maximumRelatedResources {
+                throw TriplineError(
+                    .limitExceeded, "has \(items.count) related resources, more than the limit of \(limits.maximumRelatedResources)",
+                    path: "related")
+            }
+            related.reserveCapacity(items.count)
+            for (index, item) in items.enumerated() {
+                related.append(try decodeResource(item, path: "related[\(index)]", limits: limits, requireRole: true))
+            }
+        }
+        var payload: [String: JSONValue] = [:]
+        if let payloadValue = object["payload"], payloadValue != .null {
+            guard case .object(let payloadObject) = payloadValue else {
+                throw TriplineError(.invalidValue, "must be a JSON object, not \(payloadValue.kindDescription)", path: "payload")
+            }
+            payload = payloadObject
+        }
+        var follows: EventID?
+        if let followsValue = object["follows"], followsValue != .null {
+            guard case .string(let text) = followsValue, let leader = UUID(uuidString: text) else {
+                throw TriplineError(.invalidValue, "must be a UUID or null", path: "follows")
+            }
+            follows = leader
+        }
+        var received: Instant?
+        if let receivedValue = object["received"], receivedValue != .null {
+            guard case .string(let text) = receivedValue, let instant = Instant(rfc3339: text) else {
+                throw TriplineError(.invalidValue, "must be an RFC 3339 timestamp", path: "received")
+            }
+            received = instant
+        }
+        return Event(
+            id: id, occurred: occurred, event: name, resource: resource, related: related, payload: payload, follows: follows,
+            received: received)
+    }
+
+    private static func decodeResource(_ value: JSONValue, path: String, limits: Limits, requireRole: Bool) throws(TriplineError)
+        -> Resource
+    {
+        guard case .object(let object) = value else {
+            throw TriplineError(.invalidValue, "must be an object of string labels, not \(value.kindDescription)", path: path)
+        }
+        if object.count > limits.maximumLabelsPerResource {
+            throw TriplineError(
+                .limitExceeded, "has \(object.count) labels, more than the limit of \(limits.maximumLabelsPerResource)", path: path)
+        }
+        var labels: [String: String] = [:]
+        labels.reserveCapacity(object.count)
+        for (key, labelValue) in object {
+            guard case .string(let text) = labelValue else {
+                throw TriplineError(
+                    .invalidValue, "label values must be strings, got \(labelValue.kindDescription)", path: "\(path)[\"\(key)\"]")
+            }
+            labels[key] = text
+        }
+        guard let id = labels[Resource.idLabel], !id.isEmpty else {
+            throw TriplineError(.missingField, "a resource needs a non-empty \"prefect.resource.id\" label", path: path)
+        }
+        if requireRole, (labels[Resource.roleLabel] ?? "").isEmpty {
+            throw TriplineError(.missingField, "a related resource needs a non-empty \"prefect.resource.role\" label", path: path)
+        }
+        return Resource(labels)
+    }
+
+    /// The event as a JSON value in Prefect's wire format.
+    public var jsonValue: JSONValue {
+        var object: [String: JSONValue] = [
+            "id": .string(id.uuidString.lowercased()),
+            "occurred": .string(occurred.rfc3339),
+            "event": .string(event),
+            "resource": .object(resource.labels.mapValues(JSONValue.string)),
+            "related": .array(related.map { .object($0.labels.mapValues(JSONValue.string)) }),
+            "payload": .object(payload),
+        ]
+        object["follows"] = follows.map { .string($0.uuidString.lowercased()) } ?? .null
+        if let received { object["received"] = .string(received.rfc3339) }
+        return .object(object)
+    }
+}
