@@ -1,0 +1,55 @@
+public import Foundation
+
+/// A trigger firing that reached its automation: the engine's output.
+public struct Firing: Sendable, Hashable {
+    /// Prefect's trigger states; Prefect OSS (and so Tripline) only ever emits `triggered`.
+    public enum State: String, Sendable, Hashable {
+        case triggered
+        case resolved
+    }
+
+    /// A stable id derived from what fired, when and on what, so that replays and restarts name a firing alike.
+    public var id: UUID
+    /// The automation that fired.
+    public var automationID: UUID
+    /// Its name.
+    public var automationName: String
+    /// The automation's top-level trigger.
+    public var triggerID: UUID
+    /// Always `.triggered` for now.
+    public var state: State
+    /// The event that caused the firing: the counted event of a reactive firing, the window's last event of a
+    /// proactive one (nil when the window saw none).
+    public var triggeringEvent: Event?
+    /// When the firing happened (event time in replay, the evaluation time for proactive firings).
+    public var at: Instant
+    /// The `for_each` labels and their values for the bucket that fired.
+    public var bucketingLabels: [String: String]
+
+    /// Creates a firing.
+    public init(
+        automationID: UUID, automationName: String, triggerID: UUID, state: State = .triggered, triggeringEvent: Event?, at: Instant,
+        bucketingLabels: [String: String] = [:]
+    ) {
+        self.automationID = automationID
+        self.automationName = automationName
+        self.triggerID = triggerID
+        self.state = state
+        self.triggeringEvent = triggeringEvent
+        self.at = at
+        self.bucketingLabels = bucketingLabels
+        let labels = bucketingLabels.keys.sorted().map { "\($0)=\(bucketingLabels[$0]!)" }.joined(separator: "\u{1f}")
+        self.id = UUID(
+            stableName: "firing:\(automationID):\(triggerID):\(at.microseconds):\(triggeringEvent?.id.uuidString ?? "-"):\(labels)")
+    }
+
+    /// The replay output line: `{"automation": ..., "state": ..., "triggering_event": ..., "at": ...}`.
+    public var replayLine: String {
+        var line = "{\"automation\":"
+        JSONValue.writeString(automationName, to: &line)
+        line += ",\"state\":\"\(state.rawValue)\",\"triggering_event\":"
+        if let event = triggeringEvent { line += "\"\(event.id.uuidString.lowercased())\"" } else { line += "null" }
+        line += ",\"at\":\"\(at.rfc3339)\"}"
+        return line
+    }
+}
