@@ -8,29 +8,31 @@ extension Engine {
     /// at the first time the engine is advanced to, then at `min(as_of + within, nearest bucket end after as_of)`.
     /// - Returns: The firings, in order.
     public mutating func advance(to now: Instant) -> [Firing] {
-        for trigger in proactiveTriggers where nextProactiveRun[trigger] == nil {
-            nextProactiveRun[trigger] = now
+        if !proactiveScheduled {
+            proactiveScheduled = true
+            for trigger in proactiveTriggers {
+                nextProactiveRun[trigger] = now
+                proactiveQueue.push(now, trigger)
+            }
         }
         while true {
-            var dueTime: Instant?
-            for trigger in proactiveTriggers {
-                let next = nextProactiveRun[trigger]!
-                if next <= now, dueTime.map({ next < $0 }) ?? true { dueTime = next }
+            // Discard entries superseded by a later reschedule.
+            while let top = proactiveQueue.first, nextProactiveRun[top.id] != top.time { proactiveQueue.pop() }
+            while let top = releaseQueue.first, waitlist[top.event]?.received != top.time - configuration.precedingEventLookback {
+                releaseQueue.removeFirst()
             }
-            var releaseTime: Instant?
-            for entry in waitlist.values {
-                let release = entry.received + configuration.precedingEventLookback
-                if release <= now, releaseTime.map({ release < $0 }) ?? true { releaseTime = release }
-            }
-            if let release = releaseTime, dueTime.map({ release < $0 }) ?? true {
+            let due = proactiveQueue.first.flatMap { $0.time <= now ? $0 : nil }
+            let release = releaseQueue.first.flatMap { $0.time <= now ? $0.time : nil }
+            if let release, due.map({ release < $0.time }) ?? true {
                 releaseLostFollowers(at: release)
                 continue
             }
-            guard let time = dueTime else { break }
-            if clock.map({ time > $0 }) ?? true { clock = time }
-            for trigger in proactiveTriggers where nextProactiveRun[trigger] == time {
-                nextProactiveRun[trigger] = proactiveEvaluation(trigger, asOf: time)
-            }
+            guard let due else { break }
+            proactiveQueue.pop()
+            if clock.map({ due.time > $0 }) ?? true { clock = due.time }
+            let next = proactiveEvaluation(due.id, asOf: due.time)
+            nextProactiveRun[due.id] = next
+            proactiveQueue.push(next, due.id)
         }
         if clock.map({ now > $0 }) ?? true { clock = now }
         return takeFirings()

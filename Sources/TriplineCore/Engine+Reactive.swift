@@ -39,6 +39,7 @@ extension Engine {
             if now - received < configuration.precedingEventLookback {
                 parked[leader, default: [:]][event.id] = event
                 waitlist[event.id] = (received, leader)
+                insertRelease(received + configuration.precedingEventLookback, event.id)
                 note(
                     event, nil,
                     "parked: it follows \(leader.uuidString.lowercased()), which has not been processed yet; it is evaluated right after that event, or at \(received + configuration.precedingEventLookback) at the latest")
@@ -60,6 +61,13 @@ extension Engine {
         }
     }
 
+    /// Keeps `releaseQueue` ordered by time.
+    mutating func insertRelease(_ time: Instant, _ id: EventID) {
+        var index = releaseQueue.count
+        while index > 0, releaseQueue[index - 1].time > time { index -= 1 }
+        releaseQueue.insert((time, id), at: index)
+    }
+
     mutating func markSeen(_ event: Event) {
         seen.insert(event.id)
         guard let horizon = configuration.deduplicationHorizon else { return }
@@ -79,7 +87,7 @@ extension Engine {
     /// The interested triggers for `event`, in declaration order.
     mutating func interestedTriggers(_ event: Event) -> [Int32] {
         candidateBuffer.removeAll(keepingCapacity: true)
-        index.candidates(name: event.event, resourceID: event.resource.id, into: &candidateBuffer)
+        index.candidates(name: event.event, resource: event.resource, related: event.related, into: &candidateBuffer)
         if candidateBuffer.isEmpty { return [] }
         stamp &+= 1
         if stamp == 0 {

@@ -135,6 +135,10 @@ public struct Engine<Store: BucketStore>: Sendable {
     var parked: [EventID: [EventID: Event]] = [:]
     var waitlist: [EventID: (received: Instant, leader: EventID)] = [:]
     var nextProactiveRun: [Int: Instant] = [:]
+    var proactiveQueue = DeadlineHeap()
+    var proactiveScheduled = false
+    /// Parked events by release time (received + lookback), in insertion order; stale entries are skipped.
+    var releaseQueue: [(time: Instant, event: EventID)] = []
     /// The latest time the engine has been advanced to or has seen an event at.
     public internal(set) var clock: Instant?
     /// The engine's settings.
@@ -186,9 +190,16 @@ public struct Engine<Store: BucketStore>: Sendable {
         for (index, automation) in enabled.enumerated() { compile(automation.trigger, automation: index, parent: .automation) }
         var index = TriggerIndex()
         for (position, compiled) in eventTriggers.enumerated() {
-            index.insert(
-                trigger: Int32(position), keys: compiled.nameFilter.indexKeys,
-                resourceID: compiled.trigger.match.literalValue(of: Resource.idLabel))
+            let trigger = compiled.trigger
+            let pin: TriggerIndex.Pin
+            if let id = trigger.match.literalValue(of: Resource.idLabel) {
+                pin = .resource(id)
+            } else if let id = compiled.relatedSpecs.lazy.compactMap({ $0.literalValue(of: Resource.idLabel) }).first {
+                pin = .related(id)
+            } else {
+                pin = .none
+            }
+            index.insert(trigger: Int32(position), keys: compiled.nameFilter.indexKeys, pin: pin)
         }
         self.eventTriggers = eventTriggers
         self.composites = composites
@@ -204,9 +215,9 @@ public struct Engine<Store: BucketStore>: Sendable {
     /// that waited too long for its leader. `nil` when nothing is scheduled.
     public var nextDeadline: Instant? {
         var earliest: Instant?
-        for trigger in proactiveTriggers {
-            guard let next = nextProactiveRun[trigger] else { return clock }
-            if earliest.map({ next < $0 }) ?? true { earliest = next }
+        if !proactiveScheduled, !proactiveTriggers.isEmpty { return clock }
+        for entry in proactiveQueue.entries where nextProactiveRun[entry.id] == entry.time {
+            if earliest.map({ entry.time < $0 }) ?? true { earliest = entry.time }
         }
         for entry in waitlist.values {
             let release = entry.received + configuration.precedingEventLookback

@@ -3,11 +3,13 @@
 /// Index keys without wildcards sit in a dictionary; keys with wildcards sit in a trie under their literal prefix,
 /// so that looking an event name up costs one dictionary probe plus one step per byte of the name, and then only
 /// the keys that can match are tested. Within a key, triggers whose `match` pins `prefect.resource.id` to one literal
-/// value are grouped by that value, so thousands of triggers that differ only by resource cost one probe.
+/// value are grouped by that value (and likewise triggers whose `match_related` pins a related resource's id), so
+/// thousands of triggers that differ only by resource cost one probe per resource of the event.
 struct TriggerIndex: Sendable {
     struct Group: Sendable {
         var glob: Glob
         var byResourceID: [String: [Int32]] = [:]
+        var byRelatedID: [String: [Int32]] = [:]
         var unconstrained: [Int32] = []
     }
 
@@ -25,8 +27,17 @@ struct TriggerIndex: Sendable {
 
     init() {}
 
+    /// What a trigger's resource filters pin to one literal value, if anything.
+    enum Pin: Sendable, Hashable {
+        case none
+        /// `match` requires this `prefect.resource.id`.
+        case resource(String)
+        /// A `match_related` spec requires a related resource with this `prefect.resource.id`.
+        case related(String)
+    }
+
     /// Adds a trigger under its index keys.
-    mutating func insert(trigger: Int32, keys: [String], resourceID: String?) {
+    mutating func insert(trigger: Int32, keys: [String], pin: Pin) {
         for key in keys {
             if key.hasPrefix("!") {
                 if negated.last != trigger { negated.append(trigger) }
@@ -56,17 +67,17 @@ struct TriggerIndex: Sendable {
                     trie[node].groups.append(groupIndex)
                 }
             }
-            if let resourceID {
-                groups[Int(groupIndex)].byResourceID[resourceID, default: []].append(trigger)
-            } else {
-                groups[Int(groupIndex)].unconstrained.append(trigger)
+            switch pin {
+            case .resource(let id): groups[Int(groupIndex)].byResourceID[id, default: []].append(trigger)
+            case .related(let id): groups[Int(groupIndex)].byRelatedID[id, default: []].append(trigger)
+            case .none: groups[Int(groupIndex)].unconstrained.append(trigger)
             }
         }
     }
 
     /// Appends to `into` every trigger whose index key matches `name` (a trigger may appear more than once).
-    func candidates(name: String, resourceID: String, into result: inout [Int32]) {
-        if let group = exact[name] { collect(groups[Int(group)], resourceID: resourceID, into: &result) }
+    func candidates(name: String, resource: Resource, related: [Resource], into result: inout [Int32]) {
+        if let group = exact[name] { collect(groups[Int(group)], resource: resource, related: related, into: &result) }
         var node = 0
         var utf8 = name
         utf8.withUTF8 { bytes in
@@ -75,7 +86,7 @@ struct TriggerIndex: Sendable {
                 for groupIndex in trie[node].groups {
                     let group = groups[Int(groupIndex)]
                     if group.glob.matches(name) {
-                        collect(group, resourceID: resourceID, into: &result)
+                        collect(group, resource: resource, related: related, into: &result)
                     }
                 }
                 guard index < bytes.count, let next = trie[node].children[bytes[index]] else { break }
@@ -86,8 +97,13 @@ struct TriggerIndex: Sendable {
         result.append(contentsOf: negated)
     }
 
-    private func collect(_ group: Group, resourceID: String, into result: inout [Int32]) {
+    private func collect(_ group: Group, resource: Resource, related: [Resource], into result: inout [Int32]) {
         result.append(contentsOf: group.unconstrained)
-        if !group.byResourceID.isEmpty, let pinned = group.byResourceID[resourceID] { result.append(contentsOf: pinned) }
+        if !group.byResourceID.isEmpty, let pinned = group.byResourceID[resource.id] { result.append(contentsOf: pinned) }
+        if !group.byRelatedID.isEmpty {
+            for relatedResource in related {
+                if let pinned = group.byRelatedID[relatedResource.id] { result.append(contentsOf: pinned) }
+            }
+        }
     }
 }
