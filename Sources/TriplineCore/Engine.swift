@@ -45,7 +45,8 @@ public struct Engine<Store: BucketStore>: Sendable {
         case composite(Int)
     }
 
-    struct CompiledEventTrigger: Sendable {
+    /// A class so that looking one up on the hot path does not copy (and retain) every field.
+    final class CompiledEventTrigger: Sendable {
         let trigger: EventTrigger
         let automation: Int
         let parent: Parent
@@ -57,6 +58,21 @@ public struct Engine<Store: BucketStore>: Sendable {
         /// D2/D3: proactive without `after` tiles its windows back to back.
         let tiles: Bool
         let relatedSpecs: [ResourceSpecification]
+
+        init(
+            trigger: EventTrigger, automation: Int, parent: Parent, nameFilter: EventNameFilter, expect: [LabelPattern], after: [LabelPattern],
+            holdsExpectEvents: Bool, tiles: Bool, relatedSpecs: [ResourceSpecification]
+        ) {
+            self.trigger = trigger
+            self.automation = automation
+            self.parent = parent
+            self.nameFilter = nameFilter
+            self.expect = expect
+            self.after = after
+            self.holdsExpectEvents = holdsExpectEvents
+            self.tiles = tiles
+            self.relatedSpecs = relatedSpecs
+        }
 
         @inline(__always) func expects(_ name: String) -> Bool {
             if expect.isEmpty { return true }
@@ -193,7 +209,9 @@ public struct Engine<Store: BucketStore>: Sendable {
             let trigger = compiled.trigger
             let pin: TriggerIndex.Pin
             if let id = trigger.match.literalValue(of: Resource.idLabel) {
-                pin = .resource(id)
+                pin = .label(Resource.idLabel, id)
+            } else if let entry = trigger.match.entries.first(where: { trigger.match.literalValue(of: $0.label) != nil }) {
+                pin = .label(entry.label, trigger.match.literalValue(of: entry.label)!)
             } else if let id = compiled.relatedSpecs.lazy.compactMap({ $0.literalValue(of: Resource.idLabel) }).first {
                 pin = .related(id)
             } else {

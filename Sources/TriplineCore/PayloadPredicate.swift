@@ -45,6 +45,13 @@ public struct PayloadPredicate: Sendable, Hashable {
         public var segments: [String]
         /// The condition.
         public var condition: Condition
+
+        /// Creates an entry for a dot path (`\.` escapes a dot inside a key).
+        public init(path: String, condition: Condition) {
+            self.path = path
+            self.segments = PayloadPredicate.split(path)
+            self.condition = condition
+        }
     }
 
     /// The paths, in the order written.
@@ -197,7 +204,7 @@ extension PayloadPredicate {
             }
             switch member.value.kind {
             case .string(let pattern):
-                entries.append(Entry(path: member.key, segments: segments, condition: .patterns([LabelPattern(pattern)], writtenAsList: false)))
+                entries.append(Entry(path: member.key, condition: .patterns([LabelPattern(pattern)], writtenAsList: false)))
             case .array(let items):
                 var patterns: [LabelPattern] = []
                 for (index, item) in items.enumerated() {
@@ -209,7 +216,7 @@ extension PayloadPredicate {
                             hint: "to compare numbers or booleans use the object form, e.g. {\"eq\": 42}")
                     }
                 }
-                entries.append(Entry(path: member.key, segments: segments, condition: .patterns(patterns, writtenAsList: true)))
+                entries.append(Entry(path: member.key, condition: .patterns(patterns, writtenAsList: true)))
             case .object(let operators):
                 var comparisons: [(Operator, JSONValue)] = []
                 if operators.isEmpty {
@@ -243,7 +250,7 @@ extension PayloadPredicate {
                     }
                     comparisons.append((kind, operand))
                 }
-                entries.append(Entry(path: member.key, segments: segments, condition: .comparisons(comparisons)))
+                entries.append(Entry(path: member.key, condition: .comparisons(comparisons)))
             default:
                 diagnostics.report(
                     .invalidValue,

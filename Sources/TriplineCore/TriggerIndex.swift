@@ -8,7 +8,8 @@
 struct TriggerIndex: Sendable {
     struct Group: Sendable {
         var glob: Glob
-        var byResourceID: [String: [Int32]] = [:]
+        /// label name → label value → triggers whose `match` requires exactly that value.
+        var byLabel: [String: [String: [Int32]]] = [:]
         var byRelatedID: [String: [Int32]] = [:]
         var unconstrained: [Int32] = []
     }
@@ -30,8 +31,8 @@ struct TriggerIndex: Sendable {
     /// What a trigger's resource filters pin to one literal value, if anything.
     enum Pin: Sendable, Hashable {
         case none
-        /// `match` requires this `prefect.resource.id`.
-        case resource(String)
+        /// `match` requires this literal value of this label.
+        case label(String, String)
         /// A `match_related` spec requires a related resource with this `prefect.resource.id`.
         case related(String)
     }
@@ -68,7 +69,7 @@ struct TriggerIndex: Sendable {
                 }
             }
             switch pin {
-            case .resource(let id): groups[Int(groupIndex)].byResourceID[id, default: []].append(trigger)
+            case .label(let label, let value): groups[Int(groupIndex)].byLabel[label, default: [:]][value, default: []].append(trigger)
             case .related(let id): groups[Int(groupIndex)].byRelatedID[id, default: []].append(trigger)
             case .none: groups[Int(groupIndex)].unconstrained.append(trigger)
             }
@@ -99,7 +100,9 @@ struct TriggerIndex: Sendable {
 
     private func collect(_ group: Group, resource: Resource, related: [Resource], into result: inout [Int32]) {
         result.append(contentsOf: group.unconstrained)
-        if !group.byResourceID.isEmpty, let pinned = group.byResourceID[resource.id] { result.append(contentsOf: pinned) }
+        for (label, table) in group.byLabel {
+            if let value = resource.labels[label], let pinned = table[value] { result.append(contentsOf: pinned) }
+        }
         if !group.byRelatedID.isEmpty {
             for relatedResource in related {
                 if let pinned = group.byRelatedID[relatedResource.id] { result.append(contentsOf: pinned) }

@@ -12,6 +12,6 @@ struct Tripline: ParsableCommand {
               tripline explain --automations rules/automations --event event.json
             """,
         version: "0.1.0",
-        subcommands: [Replay.self, Validate.self, Explain.self]
+        subcommands: [Replay.self, Validate.self, Explain.self, Bench.self]
     )
 }
