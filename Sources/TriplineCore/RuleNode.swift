@@ -84,8 +84,10 @@ extension RuleNode {
     /// Parses every document of a multi-document YAML stream (`---` separated).
     public static func parseAll(_ text: String, file: String? = nil) throws(TriplineError) -> [RuleNode] {
         do {
+            // Parser.nextRoot rather than compose_all, which stops silently at a syntax error.
+            let parser = try Parser(yaml: text)
             var nodes: [RuleNode] = []
-            for node in try Yams.compose_all(yaml: text) {
+            while let node = try parser.nextRoot() {
                 nodes.append(try convert(node, file: file, depth: 0))
             }
             return nodes
@@ -108,6 +110,10 @@ extension RuleNode {
             var reason = problem
             if let context { reason += " (\(context.text))" }
             return TriplineError(.invalidYAML, reason, location: SourceLocation(file: file, line: mark.line, column: mark.column))
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")
+            return TriplineError(
+                .invalidValue, "duplicate key \(keys) in the mapping starting here", location: SourceLocation(file: file, line: context.mark.line, column: context.mark.column))
         default:
             return TriplineError(.invalidYAML, "\(error)", location: SourceLocation(file: file, line: 1, column: 1))
         }
