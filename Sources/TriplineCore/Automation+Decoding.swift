@@ -292,7 +292,7 @@ extension Automation {
             if checkActionField(field, value, path: fieldPath, diagnostics: diagnostics) { fields[field.name] = value.json }
         }
         reader.rejectUnknown(known: ["type"] + schema.fields.map(\.name))
-        if let targetField = ActionSchema.selectedTargetField[type] {
+        if let targetField = ActionSchema.selectedTargetField[type], !(reader.has("source") && fields["source"] == nil) {
             let source = fields["source"]?.stringValue ?? "selected"
             let target = fields[targetField]
             if source == "selected", target == nil || target == .null {

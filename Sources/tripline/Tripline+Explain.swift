@@ -85,7 +85,11 @@ extension Tripline {
                     ]))
             }
             if json {
-                print(JSONValue.object(["event": .string(target.id.uuidString.lowercased()), "automations": .array(report)]).jsonText)
+                let eventNotes = notes.all.filter { $0.automation == nil }.map { JSONValue.string($0.message) }
+                print(
+                    JSONValue.object([
+                        "event": .string(target.id.uuidString.lowercased()), "notes": .array(eventNotes), "automations": .array(report),
+                    ]).jsonText)
             } else {
                 print(text.joined(separator: "\n"))
             }

@@ -1,0 +1,139 @@
+import Foundation
+import Testing
+
+/// Runs the built `tripline` executable as a user would.
+@Suite struct CommandLineTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL
+
+    static var executable: URL? {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tripline"),
+            repository.appendingPathComponent(".build/debug/tripline"),
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }
+
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    func run(_ arguments: [String]) throws -> Output {
+        let binary = try #require(Self.executable, "the tripline executable was not built next to the tests; run `swift build` first")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = Self.repository
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    func temporaryFile(_ name: String, _ content: String) throws -> String {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tripline-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let file = folder.appendingPathComponent(name)
+        try content.write(to: file, atomically: true, encoding: .utf8)
+        return file.path
+    }
+
+    let automations = """
+        - name: failures
+          trigger: {type: event, posture: Reactive, expect: [job.failed], match: {env: prod}}
+          actions: []
+        """
+
+    func event(_ number: Int, _ name: String, _ env: String = "prod") -> String {
+        #"{"id": "00000000-0000-4000-8000-\#(String(format: "%012d", number))", "occurred": "2024-05-01T12:00:0\#(number)Z", "event": "\#(name)", "resource": {"prefect.resource.id": "job.1", "env": "\#(env)"}}"#
+    }
+
+    @Test func replayPrintsOneJSONLinePerFiring() throws {
+        let rules = try temporaryFile("a.yaml", automations)
+        let events = try temporaryFile("e.jsonl", [event(1, "job.failed"), event(2, "job.ok"), "", event(3, "job.failed")].joined(separator: "\n"))
+        let output = try run(["replay", "--automations", rules, "--events", events, "--until", "2024-05-01T12:01:00Z"])
+        #expect(output.status == 0)
+        let lines = output.stdout.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(
+            lines.first == #"{"automation":"failures","state":"triggered","triggering_event":"00000000-0000-4000-8000-000000000001","at":"2024-05-01T12:00:01Z"}"#)
+    }
+
+    @Test func aMalformedEventLineStopsReplayWithItsLineNumber() throws {
+        let rules = try temporaryFile("a.yaml", automations)
+        let events = try temporaryFile("e.jsonl", [event(1, "job.failed"), #"{"id": "nope"}"#, event(3, "job.failed")].joined(separator: "\n"))
+        let output = try run(["replay", "--automations", rules, "--events", events, "--until", "2024-05-01T12:01:00Z"])
+        #expect(output.status == 2)
+        #expect(output.stderr.contains("e.jsonl:2:"))
+        #expect(output.stderr.contains("id"))
+    }
+
+    @Test func skipInvalidReportsAndGoesOn() throws {
+        let rules = try temporaryFile("a.yaml", automations)
+        let events = try temporaryFile("e.jsonl", [event(1, "job.failed"), "{not json", event(3, "job.failed")].joined(separator: "\n"))
+        let output = try run(["replay", "--automations", rules, "--events", events, "--until", "2024-05-01T12:01:00Z", "--skip-invalid"])
+        #expect(output.status == 0)
+        #expect(output.stdout.split(separator: "\n").count == 2)
+        #expect(output.stderr.contains("e.jsonl:2: skipped invalid event"))
+    }
+
+    @Test func replayRejectsInvalidAutomationsWithTheirPosition() throws {
+        let rules = try temporaryFile("bad.yaml", "name: x\ntrigger: {type: event, posture: Reactiv}\nactions: []\n")
+        let events = try temporaryFile("e.jsonl", event(1, "job.failed"))
+        let output = try run(["replay", "--automations", rules, "--events", events, "--until", "2024-05-01T12:01:00Z"])
+        #expect(output.status == 2)
+        #expect(output.stderr.contains("bad.yaml:2:"))
+        #expect(output.stderr.contains("did you mean \"Reactive\"?"))
+    }
+
+    @Test func validateReportsEveryProblemWithFileLineAndColumn() throws {
+        let rules = try temporaryFile(
+            "bad.yaml",
+            """
+            - name: one
+              trigger: {type: event, posture: Proactive, within: 3}
+              actions: []
+            - name: two
+              trigger: {type: event, posture: Reactive}
+              actions: [{type: pause-deployment, source: sometimes}]
+              colour: blue
+            """)
+        let output = try run(["validate", rules])
+        #expect(output.status == 1)
+        #expect(output.stdout.contains("bad.yaml:2:"))
+        #expect(output.stdout.contains("at least 10 seconds"))
+        #expect(output.stdout.contains("actions[0].source"))
+        #expect(output.stdout.contains("bad.yaml:7:3: error: [1].colour: unknown field \"colour\""))
+        #expect(output.stdout.contains("3 problems"))
+    }
+
+    @Test func validateAcceptsTheShippedRules() throws {
+        let output = try run(["validate", "rules"])
+        #expect(output.status == 0, "\(output.stdout)")
+        #expect(output.stdout.contains("0 problems"))
+    }
+
+    @Test func explainNamesTheFailingCriterion() throws {
+        let rules = try temporaryFile("a.yaml", automations)
+        let target = try temporaryFile("event.json", event(1, "job.failed", "staging"))
+        let output = try run(["explain", "--automations", rules, "--event", target])
+        #expect(output.status == 0)
+        #expect(output.stdout.contains("failures: did not match"))
+        #expect(output.stdout.contains(#"match["env"]: "staging" on the event's resource matches none of ["prod"]"#))
+    }
+
+    @Test func explainWithHistoryTellsAboutDuplicates() throws {
+        let rules = try temporaryFile("a.yaml", automations)
+        let history = try temporaryFile("h.jsonl", event(1, "job.failed"))
+        let target = try temporaryFile("event.json", event(1, "job.failed"))
+        let output = try run(["explain", "--automations", rules, "--event", target, "--history", history, "--json"])
+        #expect(output.status == 0)
+        #expect(output.stdout.contains("duplicate"))
+    }
+}
