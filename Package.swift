@@ -41,6 +41,7 @@ let package = Package(
         .testTarget(
             name: "TriplineCoreTests",
             dependencies: ["TriplineCore", "TriplineTestKit"],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
