@@ -70,6 +70,7 @@ extension Engine {
         for (id, entry) in lost {
             waitlist[id] = nil
             if let event = parked[entry.leader]?.removeValue(forKey: id) { events.append(event) }
+            auxiliaryStateVersion &+= 1
             if parked[entry.leader]?.isEmpty == true { parked[entry.leader] = nil }
         }
         for event in events.sorted(by: { ($0.occurred, $0.id.uuidString) < ($1.occurred, $1.id.uuidString) }) {

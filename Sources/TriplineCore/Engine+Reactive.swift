@@ -39,6 +39,7 @@ extension Engine {
             if now - received < configuration.precedingEventLookback {
                 parked[leader, default: [:]][event.id] = event
                 waitlist[event.id] = (received, leader)
+                auxiliaryStateVersion &+= 1
                 insertRelease(received + configuration.precedingEventLookback, event.id)
                 note(
                     event, nil,
@@ -49,6 +50,7 @@ extension Engine {
         evaluateReactively(event)
         markSeen(event)
         if let followers = parked.removeValue(forKey: event.id) {
+            auxiliaryStateVersion &+= 1
             for follower in followers.values.sorted(by: { ($0.occurred, $0.id.uuidString) < ($1.occurred, $1.id.uuidString) }) {
                 waitlist[follower.id] = nil
                 note(follower, nil, "evaluated now that its leader \(event.id.uuidString.lowercased()) was processed")
@@ -168,7 +170,18 @@ extension Engine {
         if compiled.holdsExpectEvents { count += heldEvents(compiled, key: key, from: start, to: end) }
         let bucket = Bucket(triggerID: compiled.trigger.id, key: key, start: start, end: end, count: count, lastEvent: lastEvent)
         store.save(bucket)
+        scheduleWindowEnd(compiled, end)
         return bucket
+    }
+
+    /// With ``EngineConfiguration/evaluateAtEveryWindowEnd``, brings a proactive trigger's next evaluation forward
+    /// to the end of a window that ends before it.
+    mutating func scheduleWindowEnd(_ compiled: CompiledEventTrigger, _ end: Instant) {
+        guard configuration.evaluateAtEveryWindowEnd, compiled.trigger.posture == .proactive, proactiveScheduled,
+            let position = compiled.position, let next = nextProactiveRun[position], end < next
+        else { return }
+        nextProactiveRun[position] = end
+        proactiveQueue.push(end, position)
     }
 
     /// Prefect's `start_new_bucket`: replaces the key's bucket; counts held events inside the new window.
@@ -179,6 +192,7 @@ extension Engine {
         if compiled.holdsExpectEvents { total += heldEvents(compiled, key: key, from: start, to: end) }
         let bucket = Bucket(triggerID: compiled.trigger.id, key: key, start: start, end: end, count: total, lastEvent: lastEvent)
         store.save(bucket)
+        scheduleWindowEnd(compiled, end)
         return bucket
     }
 
@@ -287,6 +301,7 @@ extension Engine {
             events = events.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
         }
         held[heldKey] = events
+        auxiliaryStateVersion &+= 1
         note(event, compiled.automation, "held: counts toward any window that opens later over \(event.occurred)")
         return store.bucket(trigger: compiled.trigger.id, key: key)
     }

@@ -10,6 +10,10 @@ public struct EngineConfiguration: Sendable, Hashable {
     public var deduplicationHorizon: TimeSpan? = nil
     /// The deepest chain of `follows` evaluated at once (Prefect's `MAX_DEPTH_OF_PRECEDING_EVENT`).
     public var maximumFollowerDepth: Int = 20
+    /// Evaluate a proactive trigger as soon as one of its windows ends, not only when Prefect's scheduler would
+    /// (`min(as_of + within, nearest bucket end)` at its last run). The server sets this so that a proactive firing
+    /// is never late; replay leaves it off to reproduce Prefect's timing exactly.
+    public var evaluateAtEveryWindowEnd: Bool = false
 
     /// The defaults, matching Prefect.
     public init() {}
@@ -58,6 +62,9 @@ public struct Engine<Store: BucketStore>: Sendable {
         /// D2/D3: proactive without `after` tiles its windows back to back.
         let tiles: Bool
         let relatedSpecs: [ResourceSpecification]
+        /// The trigger's index among the engine's event triggers, for proactive scheduling.
+        var position: Int? { positionStorage }
+        nonisolated(unsafe) var positionStorage: Int?
 
         init(
             trigger: EventTrigger, automation: Int, parent: Parent, nameFilter: EventNameFilter, expect: [LabelPattern], after: [LabelPattern],
@@ -167,6 +174,9 @@ public struct Engine<Store: BucketStore>: Sendable {
     var candidateStamp: [UInt32]
     var stamp: UInt32 = 0
     var pendingFirings: [Firing] = []
+    /// Incremented whenever held events, composite slots or parked events change, so that a persistent owner knows
+    /// when ``auxiliaryState`` needs saving.
+    public internal(set) var auxiliaryStateVersion = 0
 
     /// Compiles the automations. Disabled automations are left out, as Prefect does.
     public init(automations: [Automation], store: Store, configuration: EngineConfiguration = EngineConfiguration()) {
@@ -206,6 +216,7 @@ public struct Engine<Store: BucketStore>: Sendable {
         for (index, automation) in enabled.enumerated() { compile(automation.trigger, automation: index, parent: .automation) }
         var index = TriggerIndex()
         for (position, compiled) in eventTriggers.enumerated() {
+            compiled.positionStorage = position
             let trigger = compiled.trigger
             let pin: TriggerIndex.Pin
             if let id = trigger.match.literalValue(of: Resource.idLabel) {
@@ -297,11 +308,13 @@ public struct Engine<Store: BucketStore>: Sendable {
             "\(node.isSequence ? "sequence" : "compound") trigger has \(current.count) of \(node.expectedFirings) child firings\(ready ? ": ready" : "")")
         if ready {
             slots[node.id] = nil
+            auxiliaryStateVersion &+= 1
             fire(
                 TriggerFiring(trigger: node.id, triggered: now, triggeringEvent: childFiring.triggeringEvent, labels: [:]),
                 parent: node.parent, automation: node.automation, now: now)
         } else {
             slots[node.id] = current
+            auxiliaryStateVersion &+= 1
         }
     }
 
