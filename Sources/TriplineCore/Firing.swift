@@ -53,3 +53,29 @@ public struct Firing: Sendable, Hashable {
         return line
     }
 }
+
+extension Firing {
+    /// Prefect's `prefect.automation.triggered` event for this firing: on resource `prefect.automation.<id>`, with the
+    /// triggering event as a related resource (role `triggering-event`) and in the payload. Its id is the firing's id,
+    /// so that storing it twice stores it once.
+    /// - Parameter posture: The posture of the automation's trigger when it is an event trigger (Prefect adds it as
+    ///   the `prefect.posture` label).
+    public func stateChangeEvent(posture: Posture?) -> Event {
+        var resource: [String: String] = [
+            Resource.idLabel: "prefect.automation.\(automationID.uuidString.lowercased())",
+            Resource.nameLabel: automationName,
+        ]
+        if let posture { resource["prefect.posture"] = posture.rawValue }
+        var related: [Resource] = []
+        if let event = triggeringEvent {
+            related.append(
+                Resource([Resource.idLabel: "prefect.event.\(event.id.uuidString.lowercased())", Resource.roleLabel: "triggering-event"]))
+        }
+        return Event(
+            id: id, occurred: at, event: "prefect.automation.\(state.rawValue)", resource: Resource(resource), related: related,
+            payload: [
+                "triggering_labels": .object(bucketingLabels.mapValues(JSONValue.string)),
+                "triggering_event": triggeringEvent?.jsonValue ?? .null,
+            ])
+    }
+}

@@ -1,0 +1,3 @@
+internal import Hummingbird
+internal import HummingbirdWebSocket
+internal import Prometheus
