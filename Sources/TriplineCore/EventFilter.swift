@@ -1,4 +1,4 @@
-internal import Foundation
+public import Foundation
 
 /// Prefect's `EventFilter`: which stored events a query or a live feed wants.
 public struct EventFilter: Sendable, Hashable {
