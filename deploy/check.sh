@@ -123,7 +123,7 @@ for folder, subfolders, files in os.walk(deploy):
             try:
                 with open(path) as handle:
                     documents[path] = [d for d in yaml.safe_load_all(handle) if d is not None]
-                check(documents[path], f"{rel(path)} parses")
+                check(documents[path], f"{rel(path)} parses and is not empty")
             except yaml.YAMLError as error:
                 check(False, f"{rel(path)} does not parse: {error}")
                 documents[path] = []

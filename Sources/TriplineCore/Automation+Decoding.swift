@@ -13,9 +13,12 @@ extension Automation {
     ///   - text: YAML or JSON text.
     ///   - file: The file name, used in locations and to derive stable ids.
     ///   - schemas: The action types to accept.
+    ///   - idNamespace: What stable ids of automations without an `id` derive from together with their name;
+    ///     defaults to `file`. Pass the path relative to the rules folder so that ids do not depend on where the
+    ///     folder is mounted.
     /// - Returns: The automations and every problem found. Automations with problems are left out.
     public static func load(
-        text: String, file: String? = nil, schemas: [ActionSchema] = ActionSchema.prefect
+        text: String, file: String? = nil, schemas: [ActionSchema] = ActionSchema.prefect, idNamespace: String? = nil
     ) -> (automations: [Automation], errors: [TriplineError]) {
         let diagnostics = Diagnostics()
         let documents: [RuleNode]
@@ -39,7 +42,7 @@ extension Automation {
         }
         for (node, path) in items {
             let before = diagnostics.errors.count
-            let automation = decode(node, path: path, diagnostics: diagnostics, schemas: schemas, file: file)
+            let automation = decode(node, path: path, diagnostics: diagnostics, schemas: schemas, file: file, idNamespace: idNamespace)
             if let automation, diagnostics.errors.count == before { automations.append(automation) }
         }
         var names: [String: SourceLocation?] = [:]
@@ -58,7 +61,8 @@ extension Automation {
     /// Decodes one automation in Prefect's API shape, reporting every problem to `diagnostics`.
     /// - Returns: The automation, or `nil` when it is too broken to build.
     public static func decode(
-        _ node: RuleNode, path: String = "", diagnostics: Diagnostics, schemas: [ActionSchema] = ActionSchema.prefect, file: String? = nil
+        _ node: RuleNode, path: String = "", diagnostics: Diagnostics, schemas: [ActionSchema] = ActionSchema.prefect, file: String? = nil,
+        idNamespace: String? = nil
     ) -> Automation? {
         guard var reader = ObjectReader(node, path: path, diagnostics: diagnostics) else { return nil }
         let name = reader.string("name", required: true)
@@ -74,7 +78,7 @@ extension Automation {
         let enabled = reader.bool("enabled") ?? true
         let tags = reader.stringList("tags") ?? []
         let ownerResource = reader.string("owner_resource")
-        let identity = id?.uuidString ?? "\(file ?? ""):\(name ?? "")"
+        let identity = id?.uuidString ?? "\(idNamespace ?? file ?? ""):\(name ?? "")"
         let automationID = id ?? UUID(stableName: "automation:\(identity)")
         var trigger: Trigger?
         if let triggerNode = reader.required("trigger", hint: "an automation needs a trigger, e.g. {type: event, expect: [...], posture: Reactive}") {

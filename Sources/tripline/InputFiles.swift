@@ -21,8 +21,12 @@ enum InputFiles {
             guard let enumerator = manager.enumerator(atPath: path) else { throw TriplineError(.io, "cannot read folder \(path)") }
             var found: [String] = []
             while let relative = enumerator.nextObject() as? String {
-                let name = (relative as NSString).lastPathComponent
-                if name.hasPrefix(".") { continue }
+                // Hidden files and everything under hidden folders are skipped: Kubernetes mounts a ConfigMap as
+                // links to files inside a `..<timestamp>` folder, which would otherwise load every rule twice.
+                if relative.split(separator: "/").contains(where: { $0.hasPrefix(".") }) {
+                    if (relative as NSString).lastPathComponent.hasPrefix(".") { enumerator.skipDescendants() }
+                    continue
+                }
                 if relative.hasSuffix(".yaml") || relative.hasSuffix(".yml") || relative.hasSuffix(".json") {
                     found.append((path as NSString).appendingPathComponent(relative))
                 }

@@ -1,0 +1,81 @@
+public import Foundation
+
+/// A page of stored events, newest or oldest first as the filter asked.
+public struct EventPage: Sendable {
+    /// The events, each with its `received` time.
+    public var events: [Event]
+    /// How many events match the filter in all.
+    public var total: Int
+
+    /// Creates a page.
+    public init(events: [Event], total: Int) {
+        self.events = events
+        self.total = total
+    }
+}
+
+/// An automation created through the API, as stored.
+public struct StoredAutomation: Sendable {
+    /// The automation.
+    public var automation: Automation
+    /// When it was created.
+    public var created: Instant
+    /// When it was last changed.
+    public var updated: Instant
+
+    /// Creates a record.
+    public init(automation: Automation, created: Instant, updated: Instant) {
+        self.automation = automation
+        self.created = created
+        self.updated = updated
+    }
+}
+
+/// A firing as recorded.
+public struct FiringRecord: Sendable {
+    /// The firing.
+    public var firing: Firing
+    /// The actions stored for the dispatcher.
+    public var actionCount: Int
+
+    /// Creates a record.
+    public init(firing: Firing, actionCount: Int) {
+        self.firing = firing
+        self.actionCount = actionCount
+    }
+}
+
+/// The writes of one durable transaction: everything an ingest batch or a proactive tick changes is written
+/// through one of these, so that events, engine state, firings and their actions commit together or not at all.
+public protocol StoreTransaction {
+    /// Stores an event unless one with its id exists.
+    /// - Returns: Whether the event was new.
+    func insertEvent(_ event: Event, received: Instant) throws -> Bool
+    /// Writes changed buckets (`nil` removes).
+    func saveBuckets(_ changes: [(address: BucketAddress, bucket: Bucket?)]) throws
+    /// Replaces the engine's auxiliary state.
+    func saveAuxiliaryState(_ state: JSONValue) throws
+    /// Records a firing and puts its actions in the outbox, keyed by (firing, action index).
+    func recordFiring(_ firing: Firing, actions: [Action]) throws
+}
+
+/// The durable store behind the server: events, automations created through the API, engine state, firings and
+/// the action outbox. Implemented by TriplineStorage (SQLite now, PostgreSQL later).
+public protocol DurableStore: Sendable {
+    /// Runs `body` in one write transaction; commits when it returns, rolls back when it throws.
+    func write<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) throws -> T) async throws -> T
+    /// Stored events matching `filter`, `limit` of them after skipping `offset`.
+    func events(matching filter: EventFilter, limit: Int, offset: Int) async throws -> EventPage
+    /// The engine state saved by earlier transactions: every bucket, and the auxiliary state.
+    func loadEngineState() async throws -> (buckets: [Bucket], auxiliary: JSONValue?)
+    /// Automations created through the API.
+    func storedAutomations() async throws -> [StoredAutomation]
+    /// Creates or replaces an API automation.
+    func saveAutomation(_ automation: StoredAutomation) async throws
+    /// Deletes an API automation; returns whether it existed.
+    func deleteAutomation(id: UUID) async throws -> Bool
+    /// The most recent firings, newest first.
+    func recentFirings(limit: Int) async throws -> [FiringRecord]
+    /// Deletes events that occurred before `cutoff` (retention); returns how many.
+    func deleteEvents(occurredBefore cutoff: Instant, limit: Int) async throws -> Int
+}

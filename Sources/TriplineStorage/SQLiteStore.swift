@@ -1,0 +1,298 @@
+public import Foundation
+internal import GRDB
+public import Logging
+public import TriplineCore
+
+/// The embedded store: one SQLite file in WAL mode, behind ``DurableStore``.
+///
+/// Writes go through GRDB's serialized writer (its own dispatch queue, never the cooperative pool); reads use the
+/// pool's concurrent readers. With `synchronous=FULL` (the default) a committed transaction survives power loss,
+/// so an event acknowledged after ``write(_:)`` returns is durable.
+public final class SQLiteStore: DurableStore {
+    /// Settings of the store.
+    public struct Configuration: Sendable {
+        /// The database file.
+        public var path: String
+        /// `FULL` (durable on power loss, the default) or `NORMAL` (durable on process crash only; faster).
+        public var synchronous: String = "FULL"
+
+        /// Creates settings for the file at `path`.
+        public init(path: String) { self.path = path }
+    }
+
+    let pool: DatabasePool
+    let logger: Logger
+
+    /// Opens (creating if needed) the database and applies pending migrations.
+    /// - Throws: A ``TriplineError`` with code `.io` naming the file when it cannot be opened or migrated.
+    public init(configuration: Configuration, logger: Logger) throws {
+        var config = GRDB.Configuration()
+        let synchronous = configuration.synchronous.uppercased() == "NORMAL" ? "NORMAL" : "FULL"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            try db.execute(sql: "PRAGMA busy_timeout = 5000")
+        }
+        config.label = "tripline"
+        do {
+            pool = try DatabasePool(path: configuration.path, configuration: config)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw TriplineError(.io, "cannot open the database \(configuration.path): \(error)")
+        }
+        self.logger = logger
+    }
+
+    /// The schema, as named append-only migrations recorded in the database.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("2026-11-23-initial") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE events (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        id TEXT NOT NULL UNIQUE,
+                        occurred INTEGER NOT NULL,
+                        received INTEGER NOT NULL,
+                        event TEXT NOT NULL,
+                        resource_id TEXT NOT NULL,
+                        body TEXT NOT NULL
+                    );
+                    CREATE INDEX events_occurred ON events(occurred);
+                    CREATE INDEX events_event ON events(event, occurred);
+                    CREATE INDEX events_resource ON events(resource_id, occurred);
+                    CREATE TABLE automations (
+                        id TEXT PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        body TEXT NOT NULL,
+                        created INTEGER NOT NULL,
+                        updated INTEGER NOT NULL
+                    );
+                    CREATE TABLE engine_buckets (
+                        trigger_id TEXT NOT NULL,
+                        bucket_key TEXT NOT NULL,
+                        body TEXT NOT NULL,
+                        PRIMARY KEY (trigger_id, bucket_key)
+                    );
+                    CREATE TABLE engine_state (
+                        name TEXT PRIMARY KEY,
+                        body TEXT NOT NULL
+                    );
+                    CREATE TABLE firings (
+                        id TEXT PRIMARY KEY,
+                        automation_id TEXT NOT NULL,
+                        automation_name TEXT NOT NULL,
+                        trigger_id TEXT NOT NULL,
+                        triggering_event_id TEXT,
+                        at INTEGER NOT NULL,
+                        labels TEXT NOT NULL,
+                        action_count INTEGER NOT NULL
+                    );
+                    CREATE INDEX firings_at ON firings(at);
+                    CREATE TABLE outbox (
+                        id TEXT PRIMARY KEY,
+                        firing_id TEXT NOT NULL REFERENCES firings(id),
+                        automation_id TEXT NOT NULL,
+                        action_index INTEGER NOT NULL,
+                        action TEXT NOT NULL,
+                        status TEXT NOT NULL DEFAULT 'pending',
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        available_at INTEGER NOT NULL,
+                        created INTEGER NOT NULL
+                    );
+                    CREATE INDEX outbox_pending ON outbox(status, available_at);
+                    """)
+        }
+        return migrator
+    }
+
+    // MARK: - Writes
+
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) throws -> T) async throws -> T {
+        try await pool.write { db in
+            try body(Transaction(db: db))
+        }
+    }
+
+    struct Transaction: StoreTransaction {
+        let db: Database
+
+        func insertEvent(_ event: Event, received: Instant) throws -> Bool {
+            var stored = event
+            stored.received = received
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO events (id, occurred, received, event, resource_id, body) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    event.id.uuidString.lowercased(), event.occurred.microseconds, received.microseconds, event.event, event.resource.id,
+                    stored.jsonValue.jsonText,
+                ])
+            return db.changesCount > 0
+        }
+
+        func saveBuckets(_ changes: [(address: BucketAddress, bucket: Bucket?)]) throws {
+            for change in changes {
+                let trigger = change.address.trigger.uuidString.lowercased()
+                let key = JSONValue.array(change.address.key.map(JSONValue.string)).jsonText
+                if let bucket = change.bucket {
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO engine_buckets (trigger_id, bucket_key, body) VALUES (?, ?, ?)",
+                        arguments: [trigger, key, bucket.jsonValue.jsonText])
+                } else {
+                    try db.execute(sql: "DELETE FROM engine_buckets WHERE trigger_id = ? AND bucket_key = ?", arguments: [trigger, key])
+                }
+            }
+        }
+
+        func saveAuxiliaryState(_ state: JSONValue) throws {
+            try db.execute(sql: "INSERT OR REPLACE INTO engine_state (name, body) VALUES ('auxiliary', ?)", arguments: [state.jsonText])
+        }
+
+        func recordFiring(_ firing: Firing, actions: [Action]) throws {
+            let id = firing.id.uuidString.lowercased()
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO firings (id, automation_id, automation_name, trigger_id, triggering_event_id, at, labels, action_count)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    id, firing.automationID.uuidString.lowercased(), firing.automationName, firing.triggerID.uuidString.lowercased(),
+                    firing.triggeringEvent?.id.uuidString.lowercased(), firing.at.microseconds,
+                    JSONValue.object(firing.bucketingLabels.mapValues(JSONValue.string)).jsonText, actions.count,
+                ])
+            guard db.changesCount > 0 else { return }
+            let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            for (index, action) in actions.enumerated() {
+                try db.execute(
+                    sql: """
+                        INSERT OR IGNORE INTO outbox (id, firing_id, automation_id, action_index, action, available_at, created)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: ["\(id)/\(index)", id, firing.automationID.uuidString.lowercased(), index, action.jsonValue.jsonText, now, now])
+            }
+        }
+    }
+
+    // MARK: - Reads
+
+    public func events(matching filter: EventFilter, limit: Int, offset: Int) async throws -> EventPage {
+        try await pool.read { db in
+            var conditions: [String] = []
+            var arguments: [any DatabaseValueConvertible] = []
+            if let since = filter.since {
+                conditions.append("occurred >= ?")
+                arguments.append(since.microseconds)
+            }
+            if let until = filter.until {
+                conditions.append("occurred <= ?")
+                arguments.append(until.microseconds)
+            }
+            if let names = filter.names, !names.isEmpty {
+                conditions.append("event IN (\(Array(repeating: "?", count: names.count).joined(separator: ",")))")
+                arguments += names
+            }
+            if let ids = filter.resource?.ids, !ids.isEmpty {
+                conditions.append("resource_id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ",")))")
+                arguments += ids
+            }
+            if let ids = filter.ids, !ids.isEmpty {
+                conditions.append("id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ",")))")
+                arguments += ids.map { $0.uuidString.lowercased() }
+            }
+            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            let order = filter.ascending ? "ASC" : "DESC"
+            let cursor = try Row.fetchCursor(
+                db, sql: "SELECT body FROM events \(whereClause) ORDER BY occurred \(order), seq \(order)",
+                arguments: StatementArguments(arguments))
+            var events: [Event] = []
+            var total = 0
+            while let row = try cursor.next() {
+                let body: String = row["body"]
+                guard let event = try? Event.decode(JSONValue.parse(body)), filter.matches(event) else { continue }
+                if total >= offset, events.count < limit { events.append(event) }
+                total += 1
+            }
+            return EventPage(events: events, total: total)
+        }
+    }
+
+    public func loadEngineState() async throws -> (buckets: [Bucket], auxiliary: JSONValue?) {
+        try await pool.read { db in
+            var buckets: [Bucket] = []
+            for row in try Row.fetchAll(db, sql: "SELECT body FROM engine_buckets") {
+                let body: String = row["body"]
+                buckets.append(try Bucket(json: JSONValue.parse(body)))
+            }
+            let auxiliary = try String.fetchOne(db, sql: "SELECT body FROM engine_state WHERE name = 'auxiliary'").map { try JSONValue.parse($0) }
+            return (buckets, auxiliary)
+        }
+    }
+
+    public func storedAutomations() async throws -> [StoredAutomation] {
+        let rows = try await pool.read { db in try Row.fetchAll(db, sql: "SELECT body, created, updated FROM automations ORDER BY created") }
+        var result: [StoredAutomation] = []
+        for row in rows {
+            let body: String = row["body"]
+            let loaded = Automation.load(text: body, file: "database")
+            guard let automation = loaded.automations.first else {
+                logger.error("a stored automation no longer loads", metadata: ["errors": "\(loaded.errors.map(\.description))"])
+                continue
+            }
+            result.append(
+                StoredAutomation(automation: automation, created: Instant(microseconds: row["created"]), updated: Instant(microseconds: row["updated"])))
+        }
+        return result
+    }
+
+    public func saveAutomation(_ stored: StoredAutomation) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO automations (id, name, body, created, updated) VALUES (?, ?, ?, ?, ?)",
+                arguments: [
+                    stored.automation.id.uuidString.lowercased(), stored.automation.name, stored.automation.jsonValue.jsonText,
+                    stored.created.microseconds, stored.updated.microseconds,
+                ])
+        }
+    }
+
+    public func deleteAutomation(id: UUID) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM automations WHERE id = ?", arguments: [id.uuidString.lowercased()])
+            return db.changesCount > 0
+        }
+    }
+
+    public func recentFirings(limit: Int) async throws -> [FiringRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT f.*, e.body AS event_body FROM firings f LEFT JOIN events e ON e.id = f.triggering_event_id
+                    ORDER BY f.at DESC LIMIT ?
+                    """, arguments: [limit]
+            ).map { row in
+                let labels = (try? JSONValue.parse(row["labels"] as String))?.objectValue?.compactMapValues(\.stringValue) ?? [:]
+                let event = (row["event_body"] as String?).flatMap { try? Event.decode(JSONValue.parse($0)) }
+                var firing = Firing(
+                    automationID: UUID(uuidString: row["automation_id"]) ?? UUID(), automationName: row["automation_name"],
+                    triggerID: UUID(uuidString: row["trigger_id"]) ?? UUID(), triggeringEvent: event, at: Instant(microseconds: row["at"]),
+                    bucketingLabels: labels)
+                firing.id = UUID(uuidString: row["id"]) ?? firing.id
+                return FiringRecord(firing: firing, actionCount: row["action_count"])
+            }
+        }
+    }
+
+    public func deleteEvents(occurredBefore cutoff: Instant, limit: Int) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(
+                sql: "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE occurred < ? ORDER BY occurred LIMIT ?)",
+                arguments: [cutoff.microseconds, limit])
+            return db.changesCount
+        }
+    }
+
+    /// Counts rows of a table, for tests and diagnostics.
+    public func count(table: String) async throws -> Int {
+        guard ["events", "automations", "engine_buckets", "firings", "outbox"].contains(table) else { return 0 }
+        return try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
+    }
+}
