@@ -170,3 +170,10 @@ extension Engine {
     /// The ids of every event trigger, for pruning stored state of removed triggers.
     public var eventTriggerIDs: Set<UUID> { Set(eventTriggers.map(\.trigger.id)) }
 }
+
+extension Engine where Store == JournalingBucketStore {
+    /// Every bucket changed since the last call (`nil` where removed), for writing in the current transaction.
+    public mutating func drainBucketChanges() -> [(address: BucketAddress, bucket: Bucket?)] {
+        store.drainChanges()
+    }
+}

@@ -1,59 +1,19 @@
 import ArgumentParser
 import Foundation
 import TriplineCore
+import TriplineServer
 
 /// Reading rules and events from files, for the commands.
 enum InputFiles {
-    /// Every rules file under `paths` (files as given; folders searched recursively for .yaml, .yml and .json),
-    /// sorted by path.
-    static func ruleFiles(_ paths: [String]) throws(TriplineError) -> [String] {
-        var files: [String] = []
-        let manager = FileManager.default
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw TriplineError(.io, "no such file or folder: \(path)")
-            }
-            if !isDirectory.boolValue {
-                files.append(path)
-                continue
-            }
-            guard let enumerator = manager.enumerator(atPath: path) else { throw TriplineError(.io, "cannot read folder \(path)") }
-            var found: [String] = []
-            while let relative = enumerator.nextObject() as? String {
-                // Hidden files and everything under hidden folders are skipped: Kubernetes mounts a ConfigMap as
-                // links to files inside a `..<timestamp>` folder, which would otherwise load every rule twice.
-                if relative.split(separator: "/").contains(where: { $0.hasPrefix(".") }) {
-                    if (relative as NSString).lastPathComponent.hasPrefix(".") { enumerator.skipDescendants() }
-                    continue
-                }
-                if relative.hasSuffix(".yaml") || relative.hasSuffix(".yml") || relative.hasSuffix(".json") {
-                    found.append((path as NSString).appendingPathComponent(relative))
-                }
-            }
-            files += found.sorted()
-        }
-        return files
-    }
+    /// Every rules file under `paths`; see ``RulesLoader/ruleFiles(_:)``.
+    static func ruleFiles(_ paths: [String]) throws(TriplineError) -> [String] { try RulesLoader.ruleFiles(paths) }
 
     /// Reads a text file.
-    static func text(_ path: String) throws(TriplineError) -> String {
-        guard let data = FileManager.default.contents(atPath: path) else { throw TriplineError(.io, "cannot read \(path)") }
-        guard let text = String(data: data, encoding: .utf8) else { throw TriplineError(.io, "\(path) is not UTF-8 text") }
-        return text
-    }
+    static func text(_ path: String) throws(TriplineError) -> String { try RulesLoader.text(path) }
 
-    /// Loads automations from files or folders.
-    /// - Returns: The automations and every problem, located by file:line:column.
+    /// Loads automations from files or folders; see ``RulesLoader/automations(_:)``.
     static func automations(_ paths: [String]) throws(TriplineError) -> (automations: [Automation], errors: [TriplineError]) {
-        var automations: [Automation] = []
-        var errors: [TriplineError] = []
-        for file in try ruleFiles(paths) {
-            let loaded = Automation.load(text: try text(file), file: file)
-            automations += loaded.automations
-            errors += loaded.errors
-        }
-        return (automations, errors)
+        try RulesLoader.automations(paths)
     }
 
     /// Calls `body` with each line of a file (1-based line numbers), reading in chunks so that large files stream.

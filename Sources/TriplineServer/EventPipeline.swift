@@ -1,0 +1,349 @@
+public import Foundation
+public import Logging
+internal import CoreMetrics
+import Synchronization
+public import TriplineCore
+
+/// The heart of the server: stores events durably, evaluates them with the trigger engine, and records firings, in
+/// one transaction per group of concurrent submissions (group commit), so that durability does not cost a
+/// transaction per event and a firing commits together with the bucket change that caused it.
+public actor EventPipeline {
+    /// The result of one submission.
+    public struct Outcome: Sendable {
+        /// Events newly stored.
+        public var stored = 0
+        /// Events whose id was already stored.
+        public var duplicates = 0
+    }
+
+    struct Pending {
+        var events: [Event]
+        var continuation: CheckedContinuation<Outcome, any Error>
+    }
+
+    /// The engine, guarded by a mutex; it is only mutated inside the store's serialized write transactions, and the
+    /// mutex makes reads from elsewhere (deadlines, counts) safe.
+    final class EngineHost: Sendable {
+        struct State {
+            var engine: Engine<JournalingBucketStore>
+            /// The auxiliary-state version last written, so that it is rewritten only when it changed.
+            var savedAuxiliaryVersion = -1
+        }
+        let state: Mutex<State>
+        init(_ engine: Engine<JournalingBucketStore>) { self.state = Mutex(State(engine: engine)) }
+    }
+
+    let store: any DurableStore
+    let logger: Logger
+    let metrics: ServerMetrics
+    let maximumPending: Int
+    let host: EngineHost
+    private var engineConfiguration: EngineConfiguration
+    private var pending: [Pending] = []
+    private var pendingCount = 0
+    private var flushing = false
+    private var engineNeedsReload = false
+    private var automations: [Automation]
+    private var subscribers: [UUID: AsyncStream<Event>.Continuation] = [:]
+    private var deadlineWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Stored firings since start, for tests and the status endpoint.
+    public private(set) var firingCount = 0
+
+    /// Creates a pipeline over `store` for `automations`; call ``start()`` before submitting.
+    public init(store: any DurableStore, automations: [Automation], logger: Logger, metrics: ServerMetrics, maximumPending: Int = 200_000) {
+        var configuration = EngineConfiguration()
+        configuration.evaluateAtEveryWindowEnd = true
+        // The event log deduplicates by id; the engine only needs to remember recent ids.
+        configuration.deduplicationHorizon = .minutes(30)
+        self.engineConfiguration = configuration
+        self.store = store
+        self.logger = logger
+        self.metrics = metrics
+        self.maximumPending = maximumPending
+        self.automations = automations
+        self.host = EngineHost(Engine(automations: automations, store: JournalingBucketStore(), configuration: configuration))
+    }
+
+    /// Loads the engine state saved by earlier runs (buckets, held events, composite slots, parked events).
+    public func start() async throws {
+        try await reloadEngineState()
+    }
+
+    private func reloadEngineState() async throws {
+        let saved = try await store.loadEngineState()
+        let known = Set(automations.flatMap { $0.trigger.eventTriggers.map(\.id) })
+        var engine = Engine(
+            automations: automations, store: JournalingBucketStore(loading: saved.buckets.filter { known.contains($0.triggerID) }),
+            configuration: engineConfiguration)
+        if let auxiliary = saved.auxiliary { engine.restoreAuxiliaryState(auxiliary) }
+        host.state.withLock { $0 = EngineHost.State(engine: engine) }
+        engineNeedsReload = false
+        logger.info("engine state loaded", metadata: ["buckets": "\(saved.buckets.count)", "automations": "\(automations.count)"])
+    }
+
+    /// Swaps in a new set of automations, keeping the state of triggers that still exist.
+    public func replaceAutomations(_ automations: [Automation]) {
+        self.automations = automations
+        let configuration = engineConfiguration
+        host.state.withLock { state in
+            state.engine = Engine.replacing(state.engine, with: automations, configuration: configuration)
+            state.savedAuxiliaryVersion = -1
+        }
+        wakeDeadlineWaiters()
+    }
+
+    // MARK: - Ingest
+
+    /// Stores `events` durably and evaluates them; returns once they are committed.
+    /// - Throws: ``TriplineError`` with code `.limitExceeded` when too many events are waiting (back-pressure), or
+    ///   the store's error when the commit failed (nothing of the group was stored).
+    public func submit(_ events: [Event]) async throws -> Outcome {
+        if events.isEmpty { return Outcome() }
+        metrics.eventsReceived.increment(by: events.count)
+        if pendingCount + events.count > maximumPending {
+            metrics.rejected("overloaded", count: events.count)
+            throw TriplineError(.limitExceeded, "the server is overloaded: \(pendingCount) events are waiting to be stored; retry later")
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            pending.append(Pending(events: events, continuation: continuation))
+            pendingCount += events.count
+            metrics.pendingEvents.record(pendingCount)
+            if !flushing {
+                flushing = true
+                Task { await self.flushLoop() }
+            }
+        }
+    }
+
+    private func flushLoop() async {
+        while !pending.isEmpty {
+            let batch = pending
+            pending = []
+            pendingCount = 0
+            metrics.pendingEvents.record(0)
+            await commit(batch)
+        }
+        flushing = false
+    }
+
+    private func commit(_ batch: [Pending]) async {
+        if engineNeedsReload {
+            do { try await reloadEngineState() } catch {
+                for item in batch { item.continuation.resume(throwing: error) }
+                return
+            }
+        }
+        let host = self.host
+        let received = Instant(seconds: Date().timeIntervalSince1970)
+        let groups = batch.map(\.events)
+        let started = DispatchTime.now().uptimeNanoseconds
+        do {
+            let result = try await store.write { transaction -> BatchResult in
+                try host.state.withLock { state in
+                    try Self.evaluate(groups: groups, received: received, state: &state, transaction: transaction)
+                }
+            }
+            metrics.commitLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+            metrics.eventsStored.increment(by: result.stored.count)
+            metrics.eventsDuplicate.increment(by: result.duplicates)
+            metrics.triggersEvaluated.increment()
+            if !result.firings.isEmpty {
+                metrics.firings.increment(by: result.firings.count)
+                firingCount += result.firings.count
+                for firing in result.firings {
+                    logger.info(
+                        "automation fired",
+                        metadata: [
+                            "automation": "\(firing.automationName)", "automation_id": "\(firing.automationID.uuidString.lowercased())",
+                            "triggering_event": "\(firing.triggeringEvent?.id.uuidString.lowercased() ?? "none")",
+                        ])
+                }
+            }
+            for (item, outcome) in zip(batch, result.outcomes) { item.continuation.resume(returning: outcome) }
+            publish(result.stored)
+            wakeDeadlineWaiters()
+        } catch {
+            // The transaction rolled back, but the in-memory engine may have moved on: reload it before the next batch.
+            engineNeedsReload = true
+            logger.error("storing a batch of events failed; nothing of it was stored", metadata: ["error": "\(error)", "events": "\(groups.joined().count)"])
+            for item in batch { item.continuation.resume(throwing: error) }
+        }
+    }
+
+    struct BatchResult: Sendable {
+        var outcomes: [Outcome] = []
+        var stored: [Event] = []
+        var duplicates = 0
+        var firings: [Firing] = []
+    }
+
+    /// How deep `prefect.automation.triggered` events are fed back into the engine, so that an automation that
+    /// reacts to automation events cannot loop forever.
+    static let maximumFeedbackDepth = 4
+
+    /// Stores the groups' events, evaluates the new ones and everything they cause, inside one transaction.
+    static func evaluate(
+        groups: [[Event]], received: Instant, state: inout EngineHost.State, transaction: any StoreTransaction
+    ) throws -> BatchResult {
+        var result = BatchResult()
+        var queue: [(Event, Int)] = []
+        for events in groups {
+            var outcome = Outcome()
+            for event in events {
+                if try transaction.insertEvent(event, received: received) {
+                    var stored = event
+                    stored.received = received
+                    result.stored.append(stored)
+                    queue.append((stored, 0))
+                    outcome.stored += 1
+                } else {
+                    outcome.duplicates += 1
+                    result.duplicates += 1
+                }
+            }
+            result.outcomes.append(outcome)
+        }
+        var index = 0
+        while index < queue.count {
+            let (event, depth) = queue[index]
+            index += 1
+            let firings = state.engine.process(event, now: received)
+            try record(firings, depth: depth, received: received, engine: state.engine, transaction: transaction, result: &result, queue: &queue)
+        }
+        try saveEngineState(&state, transaction: transaction)
+        return result
+    }
+
+    static func record(
+        _ firings: [Firing], depth: Int, received: Instant, engine: Engine<JournalingBucketStore>, transaction: any StoreTransaction,
+        result: inout BatchResult, queue: inout [(Event, Int)]
+    ) throws {
+        for firing in firings {
+            let automation = engine.automations.first { $0.id == firing.automationID }
+            try transaction.recordFiring(firing, actions: automation?.actions ?? [])
+            result.firings.append(firing)
+            var posture: Posture?
+            if case .event(let trigger)? = automation?.trigger { posture = trigger.posture }
+            var event = firing.stateChangeEvent(posture: posture)
+            if try transaction.insertEvent(event, received: received) {
+                event.received = received
+                result.stored.append(event)
+                if depth < maximumFeedbackDepth { queue.append((event, depth + 1)) }
+            }
+        }
+    }
+
+    static func saveEngineState(_ state: inout EngineHost.State, transaction: any StoreTransaction) throws {
+        let changes = state.engine.drainBucketChanges()
+        if !changes.isEmpty { try transaction.saveBuckets(changes) }
+        if state.engine.auxiliaryStateVersion != state.savedAuxiliaryVersion {
+            try transaction.saveAuxiliaryState(state.engine.auxiliaryState)
+            state.savedAuxiliaryVersion = state.engine.auxiliaryStateVersion
+        }
+    }
+
+    // MARK: - Proactive evaluation
+
+    /// The next time ``tick(now:)`` has work, if any.
+    public func nextDeadline() -> Instant? {
+        host.state.withLock { $0.engine.nextDeadline }
+    }
+
+    /// Runs every proactive evaluation due by `now` and records the firings.
+    public func tick(now: Instant) async {
+        let host = self.host
+        let due = host.state.withLock { $0.engine.nextDeadline }
+        do {
+            let result = try await store.write { transaction -> BatchResult in
+                try host.state.withLock { state in
+                    var result = BatchResult()
+                    var queue: [(Event, Int)] = []
+                    let firings = state.engine.advance(to: now)
+                    try Self.record(firings, depth: 0, received: now, engine: state.engine, transaction: transaction, result: &result, queue: &queue)
+                    var index = 0
+                    while index < queue.count {
+                        let (event, depth) = queue[index]
+                        index += 1
+                        let more = state.engine.process(event, now: now)
+                        try Self.record(more, depth: depth, received: now, engine: state.engine, transaction: transaction, result: &result, queue: &queue)
+                    }
+                    try Self.saveEngineState(&state, transaction: transaction)
+                    return result
+                }
+            }
+            if let due, due <= now { metrics.proactiveLateness.recordMicroseconds(Int64(now.microseconds - due.microseconds)) }
+            if !result.firings.isEmpty {
+                metrics.firings.increment(by: result.firings.count)
+                firingCount += result.firings.count
+                for firing in result.firings {
+                    logger.info("automation fired (proactive)", metadata: ["automation": "\(firing.automationName)"])
+                }
+            }
+            publish(result.stored)
+        } catch {
+            engineNeedsReload = true
+            logger.error("proactive evaluation failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Waits until the deadlines may have changed (events were evaluated or rules replaced) or `timeout` passes.
+    public func waitForDeadlineChange(timeout: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.waitForWake() }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+            wakeDeadlineWaiters()
+        }
+    }
+
+    private func waitForWake() async {
+        await withCheckedContinuation { deadlineWaiters.append($0) }
+    }
+
+    private func wakeDeadlineWaiters() {
+        let waiters = deadlineWaiters
+        deadlineWaiters = []
+        for waiter in waiters { waiter.resume() }
+    }
+
+    // MARK: - Live feed
+
+    /// A stream of every event as it is stored (including automation events). A subscriber that falls more than
+    /// `buffer` events behind loses the oldest ones.
+    public func subscribe(buffer: Int = 10_000) -> (id: UUID, events: AsyncStream<Event>) {
+        let id = UUID()
+        let (stream, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(buffer))
+        subscribers[id] = continuation
+        metrics.liveSubscribers.record(subscribers.count)
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.unsubscribe(id) }
+        }
+        return (id, stream)
+    }
+
+    /// Ends a subscription.
+    public func unsubscribe(_ id: UUID) {
+        subscribers.removeValue(forKey: id)?.finish()
+        metrics.liveSubscribers.record(subscribers.count)
+    }
+
+    private func publish(_ events: [Event]) {
+        guard !subscribers.isEmpty else { return }
+        for event in events {
+            for continuation in subscribers.values { continuation.yield(event) }
+        }
+    }
+
+    /// Ends every subscription (shutdown).
+    public func finishSubscribers() {
+        for continuation in subscribers.values { continuation.finish() }
+        subscribers.removeAll()
+    }
+
+    /// The automations the engine evaluates.
+    public func currentAutomations() -> [Automation] { automations }
+
+    /// The number of open buckets.
+    public func openBuckets() -> Int { host.state.withLock { $0.engine.store.count } }
+}

@@ -1,3 +1,0 @@
-internal import Hummingbird
-internal import HummingbirdWebSocket
-internal import Prometheus

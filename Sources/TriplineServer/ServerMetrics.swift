@@ -1,0 +1,41 @@
+public import CoreMetrics
+
+/// The server's metrics, created from an injected factory (the executable bootstraps Prometheus; tests pass their
+/// own).
+public struct ServerMetrics: Sendable {
+    let factory: any MetricsFactory
+    let eventsReceived: Counter
+    let eventsStored: Counter
+    let eventsDuplicate: Counter
+    let triggersEvaluated: Counter
+    let firings: Counter
+    let evaluationLatency: Timer
+    let commitLatency: Timer
+    let proactiveLateness: Timer
+    let pendingEvents: Gauge
+    let liveSubscribers: Gauge
+    let authenticationFailures: Counter
+    let rulesReloads: Counter
+
+    /// Creates the metrics with `factory`.
+    public init(factory: any MetricsFactory) {
+        self.factory = factory
+        eventsReceived = Counter(label: "tripline_events_received_total", factory: factory)
+        eventsStored = Counter(label: "tripline_events_stored_total", factory: factory)
+        eventsDuplicate = Counter(label: "tripline_events_duplicate_total", factory: factory)
+        triggersEvaluated = Counter(label: "tripline_batches_evaluated_total", factory: factory)
+        firings = Counter(label: "tripline_firings_total", factory: factory)
+        evaluationLatency = Timer(label: "tripline_evaluation_seconds", factory: factory)
+        commitLatency = Timer(label: "tripline_commit_seconds", factory: factory)
+        proactiveLateness = Timer(label: "tripline_proactive_lateness_seconds", factory: factory)
+        pendingEvents = Gauge(label: "tripline_pending_events", factory: factory)
+        liveSubscribers = Gauge(label: "tripline_live_subscribers", factory: factory)
+        authenticationFailures = Counter(label: "tripline_authentication_failures_total", factory: factory)
+        rulesReloads = Counter(label: "tripline_rules_reloads_total", factory: factory)
+    }
+
+    /// Counts an event rejected for `reason` (a short fixed word such as `invalid` or `too_large`).
+    func rejected(_ reason: String, count: Int = 1) {
+        Counter(label: "tripline_events_rejected_total", dimensions: [("reason", reason)], factory: factory).increment(by: count)
+    }
+}
