@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Tripline: ParsableCommand {
+struct Tripline: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tripline",
         abstract: "Event-driven automations: Prefect-compatible triggers over webhooks, Kafka and an event API.",
@@ -12,6 +12,6 @@ struct Tripline: ParsableCommand {
               tripline explain --automations rules/automations --event event.json
             """,
         version: "0.1.0",
-        subcommands: [Replay.self, Validate.self, Explain.self, Bench.self]
+        subcommands: [Serve.self, Replay.self, Validate.self, Explain.self, Bench.self]
     )
 }

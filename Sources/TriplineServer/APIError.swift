@@ -1,0 +1,66 @@
+internal import HTTPTypes
+public import Hummingbird
+internal import NIOCore
+internal import TriplineCore
+
+/// An error answered to a client as Prefect does: `{"detail": ...}` with a status code. Nothing else reaches a
+/// response body, so internal errors never leak details (or secrets) to clients.
+public struct APIError: HTTPResponseError {
+    public var status: HTTPResponse.Status
+    /// The message for the client.
+    public var detail: String
+    /// Extra headers (e.g. `WWW-Authenticate`).
+    public var headers: HTTPFields = [:]
+
+    /// Creates an error.
+    public init(_ status: HTTPResponse.Status, _ detail: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.detail = detail
+        self.headers = headers
+    }
+
+    /// A 422 for a ``TriplineError`` about client input, naming the field.
+    init(invalid error: TriplineError, prefix: String = "") {
+        let text = prefix.isEmpty ? error.description : "\(prefix)\(error.path.isEmpty ? ": " : ".")\(error.description)"
+        self.init(.unprocessableContent, text)
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = self.headers
+        headers[.contentType] = "application/json"
+        let body = JSONValue.object(["detail": .string(detail)]).jsonText
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+    }
+}
+
+/// A JSON response.
+func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+    Response(
+        status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: value.jsonText)))
+}
+
+extension Request {
+    /// The body parsed as JSON, bounded by `limit` bytes.
+    /// - Throws: ``APIError`` 413 when larger, 400 when not JSON.
+    mutating func jsonBody(limit: Int) async throws -> JSONValue {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "the request body is larger than the limit of \(limit) bytes")
+        }
+        if buffer.readableBytes == 0 { throw APIError(.badRequest, "the request body is empty; expected JSON") }
+        do {
+            return try JSONValue.parse(Array(buffer.readableBytesView))
+        } catch {
+            throw APIError(.badRequest, "the request body is not valid JSON: \(error.reason)")
+        }
+    }
+}
+
+extension JSONValue {
+    /// Parses JSON bytes.
+    static func parse(_ bytes: [UInt8]) throws(TriplineError) -> JSONValue {
+        try JSONValue.parse(String(decoding: bytes, as: UTF8.self))
+    }
+}

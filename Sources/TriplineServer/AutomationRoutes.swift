@@ -1,0 +1,159 @@
+internal import Foundation
+internal import Hummingbird
+internal import HTTPTypes
+internal import TriplineCore
+
+/// `/api/automations`: Prefect's automations API. Rules-folder automations are listed but read-only.
+struct AutomationRoutes {
+    let catalog: AutomationCatalog
+
+    func register(on router: Router<TriplineRequestContext>) {
+        router.post("/api/automations") { request, context in try await create(request, context) }
+        router.post("/api/automations/filter") { request, context in try await filter(request, context) }
+        router.post("/api/automations/count") { request, context in try await count(request, context) }
+        router.get("/api/automations/related-to/{resource_id}") { request, context in try await relatedTo(request, context) }
+        router.delete("/api/automations/owned-by/{resource_id}") { request, context in try await deleteOwnedBy(request, context) }
+        router.get("/api/automations/{id}") { request, context in try await read(request, context) }
+        router.put("/api/automations/{id}") { request, context in try await replace(request, context) }
+        router.patch("/api/automations/{id}") { request, context in try await patch(request, context) }
+        router.delete("/api/automations/{id}") { request, context in try await delete(request, context) }
+    }
+
+    func id(_ context: TriplineRequestContext) throws -> UUID {
+        let text = try context.parameters.require("id")
+        guard let id = UUID(uuidString: text) else { throw APIError(.unprocessableContent, "id: \"\(text)\" is not a UUID") }
+        return id
+    }
+
+    /// Decodes an automation body with Tripline's validation; every problem is listed in `detail`.
+    func decodeAutomation(_ body: JSONValue, id: UUID?) throws -> Automation {
+        var object = body.objectValue ?? [:]
+        if let id { object["id"] = .string(id.uuidString.lowercased()) }
+        let diagnostics = Diagnostics()
+        let automation = Automation.decode(RuleNode(json: .object(object)), diagnostics: diagnostics)
+        if !diagnostics.errors.isEmpty || automation == nil {
+            let detail = diagnostics.errors.map(\.message).joined(separator: "; ")
+            throw APIError(.unprocessableContent, detail.isEmpty ? "the body is not an automation" : detail)
+        }
+        return automation!
+    }
+
+    func create(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
+        try context.require(.admin)
+        var request = request
+        let body = try await request.jsonBody(limit: 1 << 20)
+        guard body.objectValue != nil else { throw APIError(.unprocessableContent, "the body must be an automation object") }
+        var automation = try decodeAutomation(body, id: nil)
+        if body["id"] == nil { automation.id = UUID() }
+        let entry = try await catalog.create(automation)
+        return jsonResponse(entry.jsonValue, status: .created)
+    }
+
+    func read(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
+        try context.require(.read)
+        guard let entry = await catalog.entry(try id(context)) else { throw APIError(.notFound, "Automation not found") }
+        return jsonResponse(entry.jsonValue)
+    }
+
+    func replace(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
+        try context.require(.admin)
+        let id = try id(context)
+        var request = request
+        let body = try await request.jsonBody(limit: 1 << 20)
+        try await catalog.replace(id, with: try decodeAutomation(body, id: id))
+        return Response(status: .noContent)
+    }
+
+    func patch(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
+        try context.require(.admin)
+        let id = try id(context)
+        var request = request
+        let body = try await request.jsonBody(limit: 1 << 16)
+        guard case .object(let object) = body else { throw APIError(.unprocessableContent, "the body must be {\"enabled\": true|false}") }
+        if let unknown = object.keys.first(where: { $0 != "enabled" }) {
+            throw APIError(.unprocessableContent, "\(unknown): unknown field; only \"enabled\" can be patched")
+        }
+        guard case .bool(let enabled)? = object["enabled"] else { throw APIError(.unprocessableContent, "enabled: must be true or false") }
+        try await catalog.setEnabled(id, enabled)
+        return Response(status: .noContent)
+    }
+
+    func delete(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
+        try context.require(.admin)
+        try await catalog.delete(try id(context))
+        return Response(status: .noContent)
+    }
+
+    /// Applies Prefect's `AutomationFilter` (name / id `any_`, tags `all_`) plus sort, offset and limit.
+    func filtered(_ body: JSONValue) async throws -> [AutomationCatalog.Entry] {
+        var entries = await catalog.all()
+        let filter = body["automations"]
+        if let names = filter?["name"]?["any_"], case .array(let list) = names {
+            let wanted = Set(list.compactMap(\.stringValue))
+            entries = entries.filter { wanted.contains($0.automation.name) }
+        }
+        if let ids = filter?["id"]?["any_"], case .array(let list) = ids {
+            let wanted = Set(list.compactMap { $0.stringValue.flatMap(UUID.init(uuidString:)) })
+            entries = entries.filter { wanted.contains($0.automation.id) }
+        }
+        if let tags = filter?["tags"]?["all_"], case .array(let list) = tags {
+            let wanted = Set(list.compactMap(\.stringValue))
+            entries = entries.filter { wanted.isSubset(of: Set($0.automation.tags)) }
+        }
+        switch body["sort"]?.stringValue ?? "NAME_ASC" {
+        case "CREATED_DESC": entries.sort { $0.created > $1.created }
+        case "UPDATED_DESC": entries.sort { $0.updated > $1.updated }
+        case "NAME_DESC": entries.sort { $0.automation.name > $1.automation.name }
+        default: entries.sort { $0.automation.name < $1.automation.name }
+        }
+        let offset = max(0, Int(body["offset"]?.number ?? 0))
+        let limit = body["limit"]?.number.map { max(0, Int($0)) } ?? entries.count
+        return Array(entries.dropFirst(offset).prefix(limit))
+    }
+
+    func filter(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
+        try context.require(.read)
+        var request = request
+        let body = (try? await request.jsonBody(limit: 1 << 20)) ?? .object([:])
+        return jsonResponse(.array(try await filtered(body).map(\.jsonValue)))
+    }
+
+    func count(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
+        try context.require(.read)
+        var request = request
+        var body = (try? await request.jsonBody(limit: 1 << 20)) ?? .object([:])
+        if case .object(var object) = body {
+            object["limit"] = nil
+            object["offset"] = nil
+            body = .object(object)
+        }
+        return jsonResponse(.int(Int64(try await filtered(body).count)))
+    }
+
+    /// Automations owned by the resource, or whose triggers name it in `match` / `match_related`.
+    func related(to resource: String) async -> [AutomationCatalog.Entry] {
+        await catalog.all().filter { entry in
+            if entry.automation.ownerResource == resource { return true }
+            return entry.automation.trigger.eventTriggers.contains { trigger in
+                ([trigger.match] + trigger.matchRelated).contains { spec in
+                    spec.entries.contains { $0.label == Resource.idLabel && $0.patterns.contains { $0.matches(resource) && !$0.negated } }
+                }
+            }
+        }
+    }
+
+    func relatedTo(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
+        try context.require(.read)
+        let resource = try context.parameters.require("resource_id")
+        return jsonResponse(.array(await related(to: resource).map(\.jsonValue)))
+    }
+
+    func deleteOwnedBy(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
+        try context.require(.admin)
+        let resource = try context.parameters.require("resource_id")
+        for entry in await catalog.all() where entry.automation.ownerResource == resource && entry.sourceFile == nil {
+            try await catalog.delete(entry.automation.id)
+        }
+        return Response(status: .accepted)
+    }
+}

@@ -1,0 +1,247 @@
+internal import Logging
+internal import Foundation
+public import Hummingbird
+internal import HTTPTypes
+internal import CoreMetrics
+public import TriplineCore
+
+/// `/api/events`: ingest, filter queries with paging, counts.
+struct EventRoutes {
+    let pipeline: EventPipeline
+    let store: any DurableStore
+    let configuration: ServerConfiguration
+    let metrics: ServerMetrics
+
+    func register(on router: Router<TriplineRequestContext>) {
+        router.post("/api/events") { request, context in try await ingest(request, context) }
+        router.post("/api/events/filter") { request, context in try await filter(request, context) }
+        router.get("/api/events/filter/next") { request, context in try await next(request, context) }
+        router.post("/api/events/count-by/{countable}") { request, context in try await countBy(request, context) }
+        router.get("/api/firings") { request, context in try await firings(request, context) }
+    }
+
+    // MARK: - Ingest
+
+    func ingest(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
+        try context.require(.ingest)
+        var request = request
+        let body: JSONValue
+        do {
+            body = try await request.jsonBody(limit: configuration.maximumBodySize)
+        } catch let error as APIError {
+            metrics.rejected(error.status == .contentTooLarge ? "too_large" : "malformed")
+            throw error
+        }
+        let events = try decodeEvents(body, exactSizeCheck: (request.headers[.contentLength].flatMap(Int.init) ?? Int.max) > configuration.eventLimits.maximumEventSize)
+        do {
+            let outcome = try await pipeline.submit(events)
+            context.logger.debug("events stored", metadata: ["stored": "\(outcome.stored)", "duplicates": "\(outcome.duplicates)"])
+        } catch let error as TriplineError where error.code == .limitExceeded {
+            throw APIError(.serviceUnavailable, error.reason, headers: [.retryAfter: "1"])
+        } catch {
+            throw APIError(.serviceUnavailable, "the events could not be stored; nothing was stored, retry later")
+        }
+        return Response(status: .noContent)
+    }
+
+    /// Decodes a JSON array of events (or one event object), all or nothing.
+    func decodeEvents(_ body: JSONValue, exactSizeCheck: Bool) throws -> [Event] {
+        let items: [JSONValue]
+        switch body {
+        case .array(let array): items = array
+        case .object: items = [body]
+        default:
+            metrics.rejected("malformed")
+            throw APIError(.unprocessableContent, "the body must be a JSON array of events, not \(body.kindDescription)")
+        }
+        var events: [Event] = []
+        events.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            if exactSizeCheck, item.jsonText.utf8.count > configuration.eventLimits.maximumEventSize {
+                metrics.rejected("too_large")
+                throw APIError(
+                    .contentTooLarge, "events[\(index)]: the event is larger than the limit of \(configuration.eventLimits.maximumEventSize) bytes")
+            }
+            do {
+                events.append(try Event.decode(item, limits: configuration.eventLimits))
+            } catch {
+                metrics.rejected(error.code == .limitExceeded ? "limit" : "invalid")
+                let path = error.path.isEmpty ? "events[\(index)]" : "events[\(index)].\(error.path)"
+                throw APIError(.unprocessableContent, "\(path): \(error.reason); nothing was stored")
+            }
+        }
+        return events
+    }
+
+    // MARK: - Queries
+
+    func filter(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
+        try context.require(.read)
+        var request = request
+        let body = try await request.jsonBody(limit: 1 << 20)
+        let limit = try limitValue(body["limit"])
+        let now = Instant(seconds: Date().timeIntervalSince1970)
+        let filter: EventFilter
+        do {
+            filter = try EventFilter.decode(body["filter"], now: now)
+        } catch {
+            throw APIError(invalid: error)
+        }
+        return try await page(filter: filter, filterJSON: body["filter"] ?? .null, offset: 0, limit: limit, request: request)
+    }
+
+    func next(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
+        try context.require(.read)
+        guard let token = request.uri.queryParameters["page-token"].map(String.init), let state = PageToken(encoded: token) else {
+            throw APIError(.unprocessableContent, "page-token is missing or not a token from a previous page")
+        }
+        let filter: EventFilter
+        do {
+            filter = try EventFilter.decode(state.filter, now: state.now)
+        } catch {
+            throw APIError(invalid: error)
+        }
+        return try await page(filter: filter, filterJSON: state.filter, offset: state.offset, limit: state.limit, request: request, now: state.now)
+    }
+
+    func page(filter: EventFilter, filterJSON: JSONValue, offset: Int, limit: Int, request: Request, now: Instant? = nil) async throws -> Response {
+        let result = try await store.events(matching: filter, limit: limit, offset: offset)
+        var nextPage: JSONValue = .null
+        if offset + result.events.count < result.total, limit > 0 {
+            let token = PageToken(filter: filterJSON, offset: offset + limit, limit: limit, now: now ?? filter.until ?? Instant(seconds: Date().timeIntervalSince1970))
+            let host = request.head.authority ?? "\(configuration.host):\(configuration.port)"
+            nextPage = .string("http://\(host)/api/events/filter/next?page-token=\(token.encoded)")
+        }
+        return jsonResponse(.object(["events": .array(result.events.map(\.jsonValue)), "total": .int(Int64(result.total)), "next_page": nextPage]))
+    }
+
+    func limitValue(_ value: JSONValue?) throws -> Int {
+        guard let value, value != .null else { return 50 }
+        guard let number = value.number, number.rounded() == number, number >= 0, number <= 50 else {
+            throw APIError(.unprocessableContent, "limit: must be an integer from 0 to 50")
+        }
+        return Int(number)
+    }
+
+    func countBy(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
+        try context.require(.read)
+        let countable = try context.parameters.require("countable")
+        guard ["day", "time", "event", "resource"].contains(countable) else {
+            throw APIError(.unprocessableContent, "countable: must be one of day, time, event, resource")
+        }
+        var request = request
+        let body = try await request.jsonBody(limit: 1 << 20)
+        let now = Instant(seconds: Date().timeIntervalSince1970)
+        let filter: EventFilter
+        do {
+            filter = try EventFilter.decode(body["filter"], now: now)
+        } catch {
+            throw APIError(invalid: error)
+        }
+        let page = try await store.events(matching: filter, limit: 100_000, offset: 0)
+        var counts: [String: (label: String, count: Int, first: Instant, last: Instant)] = [:]
+        let unitSeconds = try timeUnitSeconds(body, countable: countable)
+        for event in page.events {
+            let key: String
+            let label: String
+            switch countable {
+            case "event":
+                key = event.event
+                label = event.event
+            case "resource":
+                key = event.resource.id
+                label = event.resource[Resource.nameLabel] ?? event.resource.id
+            default:
+                let bucket = event.occurred.microseconds / (unitSeconds * 1_000_000) * (unitSeconds * 1_000_000)
+                key = Instant(microseconds: bucket).rfc3339
+                label = key
+            }
+            var entry = counts[key] ?? (label, 0, event.occurred, event.occurred)
+            entry.count += 1
+            entry.first = min(entry.first, event.occurred)
+            entry.last = max(entry.last, event.occurred)
+            counts[key] = entry
+        }
+        let rows: [JSONValue] = counts.keys.sorted().map { key in
+            let entry = counts[key]!
+            var start = entry.first
+            var end = entry.last
+            if countable == "day" || countable == "time", let bucketStart = Instant(rfc3339: key) {
+                start = bucketStart
+                end = bucketStart + TimeSpan.seconds(unitSeconds) - TimeSpan(microseconds: 1)
+            }
+            return .object([
+                "value": .string(key), "label": .string(entry.label), "count": .int(Int64(entry.count)),
+                "start_time": .string(start.rfc3339), "end_time": .string(end.rfc3339),
+            ])
+        }
+        return jsonResponse(.array(rows))
+    }
+
+    func timeUnitSeconds(_ body: JSONValue, countable: String) throws -> Int64 {
+        if countable == "day" { return 86_400 }
+        let unit = body["time_unit"]?.stringValue ?? "day"
+        let interval = body["time_interval"]?.number ?? 1
+        let base: Int64
+        switch unit {
+        case "week": base = 7 * 86_400
+        case "day": base = 86_400
+        case "hour": base = 3600
+        case "minute": base = 60
+        case "second": base = 1
+        default: throw APIError(.unprocessableContent, "time_unit: must be one of week, day, hour, minute, second")
+        }
+        guard interval >= 0.01 else { throw APIError(.unprocessableContent, "time_interval: must be at least 0.01") }
+        return max(1, Int64(Double(base) * interval))
+    }
+
+    func firings(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
+        try context.require(.read)
+        let limit = min(max(request.uri.queryParameters["limit"].flatMap { Int($0) } ?? 50, 1), 1000)
+        let records = try await store.recentFirings(limit: limit)
+        return jsonResponse(
+            .array(
+                records.map { record in
+                    .object([
+                        "id": .string(record.firing.id.uuidString.lowercased()),
+                        "automation_id": .string(record.firing.automationID.uuidString.lowercased()),
+                        "automation": .string(record.firing.automationName),
+                        "state": .string(record.firing.state.rawValue),
+                        "triggering_event": record.firing.triggeringEvent.map { .string($0.id.uuidString.lowercased()) } ?? .null,
+                        "bucket_labels": .object(record.firing.bucketingLabels.mapValues(JSONValue.string)),
+                        "at": .string(record.firing.at.rfc3339),
+                        "actions": .int(Int64(record.actionCount)),
+                    ])
+                }))
+    }
+}
+
+/// The state of a paged event query, carried in `next_page` as base64url JSON.
+struct PageToken {
+    var filter: JSONValue
+    var offset: Int
+    var limit: Int
+    var now: Instant
+
+    init(filter: JSONValue, offset: Int, limit: Int, now: Instant) {
+        self.filter = filter
+        self.offset = offset
+        self.limit = limit
+        self.now = now
+    }
+
+    init?(encoded: String) {
+        var base64 = encoded.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64), let json = try? JSONValue.parse(data), case .int(let offset)? = json["o"],
+            case .int(let limit)? = json["l"], case .int(let now)? = json["n"], offset >= 0, limit >= 0, limit <= 50
+        else { return nil }
+        self.init(filter: json["f"] ?? .null, offset: Int(offset), limit: Int(limit), now: Instant(microseconds: now))
+    }
+
+    var encoded: String {
+        let json = JSONValue.object(["f": filter, "o": .int(Int64(offset)), "l": .int(Int64(limit)), "n": .int(now.microseconds)])
+        return Data(json.jsonText.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}

@@ -1,0 +1,145 @@
+internal import NIOWebSocket
+internal import CoreMetrics
+internal import Foundation
+internal import HTTPTypes
+internal import Hummingbird
+internal import HummingbirdWebSocket
+internal import Logging
+internal import NIOCore
+internal import TriplineCore
+
+/// Prefect's event websockets: `/api/events/in` (one event per text message) and `/api/events/out` (a filtered
+/// live feed with optional backfill). With the `prefect` subprotocol the first message must be
+/// `{"type": "auth", "token": ...}`; without it (legacy mode) the upgrade request itself must carry a valid
+/// `Authorization` header, or no tokens may be configured.
+struct EventWebSockets {
+    let pipeline: EventPipeline
+    let store: any DurableStore
+    let configuration: ServerConfiguration
+    let metrics: ServerMetrics
+
+    /// How far back a feed's backfill reaches, and how many events it sends at most (Prefect's defaults).
+    static let backfillWindow: TimeSpan = .minutes(15)
+    static let backfillLimit = 250
+
+    func shouldUpgrade(_ request: HTTPRequest, logger: Logger) -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+        let path = request.path.map { String($0.prefix { $0 != "?" }) } ?? ""
+        guard path == "/api/events/in" || path == "/api/events/out" else { return .dontUpgrade }
+        let required: TokenScope = path == "/api/events/in" ? .ingest : .read
+        let protocols = request.headerFields[values: .secWebSocketProtocol].flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        let prefectProtocol = protocols.contains("prefect")
+        var headerScope: TokenScope?
+        if configuration.tokens.isEmpty {
+            headerScope = .admin
+        } else if let header = request.headerFields[.authorization], let token = AuthenticationMiddleware.match(header: header, tokens: configuration.tokens) {
+            headerScope = token.scope
+        }
+        if !prefectProtocol, (headerScope ?? .ingest) < required || headerScope == nil {
+            metrics.authenticationFailures.increment()
+            logger.notice("websocket upgrade without credentials refused", metadata: ["path": "\(path)"])
+            return .dontUpgrade
+        }
+        var headers: HTTPFields = [:]
+        if prefectProtocol { headers[.secWebSocketProtocol] = "prefect" }
+        let connection = Connection(
+            handler: self, path: path, required: required, handshake: prefectProtocol, headerScope: headerScope)
+        return .upgrade(headers) { inbound, outbound, context in
+            try await connection.run(inbound: inbound, outbound: outbound, logger: context.logger)
+        }
+    }
+
+    struct Connection: Sendable {
+        let handler: EventWebSockets
+        let path: String
+        let required: TokenScope
+        let handshake: Bool
+        let headerScope: TokenScope?
+
+        func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async throws {
+            // One task reads the client's messages into a stream; the other serves. When the client closes, the
+            // reader ends and the serving task (for example a quiet live feed) is cancelled with it.
+            let maximumSize = handler.configuration.maximumBodySize
+            let (incoming, continuation) = AsyncStream.makeStream(of: WebSocketMessage.self, bufferingPolicy: .bufferingOldest(1024))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    defer { continuation.finish() }
+                    for try await message in inbound.messages(maxSize: maximumSize) { continuation.yield(message) }
+                }
+                group.addTask { try await serve(incoming, outbound: outbound, logger: logger) }
+                try await group.next()
+                if path == "/api/events/in" { try await group.next() } else { group.cancelAll() }
+            }
+        }
+
+        func serve(_ incoming: AsyncStream<WebSocketMessage>, outbound: WebSocketOutboundWriter, logger: Logger) async throws {
+            var messages = incoming.makeAsyncIterator()
+            if handshake {
+                guard case .text(let text)? = await messages.next(), let auth = try? JSONValue.parse(text), auth["type"]?.stringValue == "auth" else {
+                    try await outbound.writeTextMessage(#"{"type": "auth_failure", "reason": "expected {\"type\": \"auth\", \"token\": ...} first"}"#)
+                    try await outbound.close(.policyViolation, reason: "auth required")
+                    return
+                }
+                let scope: TokenScope?
+                if handler.configuration.tokens.isEmpty {
+                    scope = .admin
+                } else if let token = auth["token"]?.stringValue, let match = AuthenticationMiddleware.find(token, in: handler.configuration.tokens) {
+                    scope = match.scope
+                } else {
+                    scope = headerScope
+                }
+                guard let scope, scope >= required else {
+                    handler.metrics.authenticationFailures.increment()
+                    logger.notice("websocket authentication failed", metadata: ["path": "\(path)"])
+                    try await outbound.writeTextMessage(#"{"type": "auth_failure", "reason": "the token is not valid for this endpoint"}"#)
+                    try await outbound.close(.policyViolation, reason: "auth failed")
+                    return
+                }
+                try await outbound.writeTextMessage(#"{"type": "auth_success"}"#)
+            }
+            if path == "/api/events/in" {
+                while let message = await messages.next() {
+                    guard case .text(let text) = message else { continue }
+                    do {
+                        let event = try Event.decode(json: Data(text.utf8), limits: handler.configuration.eventLimits)
+                        _ = try await handler.pipeline.submit([event])
+                    } catch let error as TriplineError {
+                        handler.metrics.rejected("invalid")
+                        logger.warning("invalid event on /api/events/in skipped", metadata: ["error": "\(error.message)"])
+                    }
+                }
+                return
+            }
+            guard case .text(let text)? = await messages.next(), let request = try? JSONValue.parse(text), request["type"]?.stringValue == "filter" else {
+                try await outbound.close(.policyViolation, reason: "expected a filter message")
+                return
+            }
+            let now = Instant(seconds: Date().timeIntervalSince1970)
+            let live: EventFilter
+            do {
+                live = try EventFilter.decode(request["filter"], now: now, applyDefaults: false)
+            } catch {
+                try await outbound.writeTextMessage(JSONValue.object(["type": "error", "detail": .string(error.description)]).jsonText)
+                try await outbound.close(.policyViolation, reason: "invalid filter")
+                return
+            }
+            // Subscribe before reading the backfill so that nothing falls between the two.
+            let subscription = await handler.pipeline.subscribe()
+            defer { Task { [pipeline = handler.pipeline] in await pipeline.unsubscribe(subscription.id) } }
+            var sent: Set<EventID> = []
+            if request["backfill"] == .bool(true) {
+                var backfill = live
+                backfill.since = max(live.since ?? Instant(microseconds: .min), now - EventWebSockets.backfillWindow)
+                backfill.until = nil
+                backfill.ascending = true
+                let page = try await handler.store.events(matching: backfill, limit: EventWebSockets.backfillLimit, offset: 0)
+                for event in page.events {
+                    sent.insert(event.id)
+                    try await outbound.writeTextMessage(JSONValue.object(["type": "event", "event": event.jsonValue]).jsonText)
+                }
+            }
+            for await event in subscription.events where live.matches(event) && !sent.contains(event.id) {
+                try await outbound.writeTextMessage(JSONValue.object(["type": "event", "event": event.jsonValue]).jsonText)
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+internal import Foundation
+internal import Logging
+internal import ServiceLifecycle
+internal import TriplineCore
+
+/// The current wall-clock time.
+func wallClock() -> Instant { Instant(seconds: Date().timeIntervalSince1970) }
+
+/// Runs proactive evaluations when they fall due: sleeps until the engine's next deadline (not on a fixed polling
+/// interval) and wakes early when new events or new rules may have brought a deadline forward.
+struct ProactiveScheduler: Service {
+    let pipeline: EventPipeline
+    let logger: Logger
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            // The first evaluation schedules every proactive trigger.
+            await pipeline.tick(now: wallClock())
+            while !Task.isCancelled {
+                let now = wallClock()
+                if let deadline = await pipeline.nextDeadline() {
+                    if deadline <= now {
+                        await pipeline.tick(now: now)
+                        continue
+                    }
+                    let wait = min(deadline.microseconds - now.microseconds, 60_000_000)
+                    await pipeline.waitForDeadlineChange(timeout: .microseconds(wait))
+                } else {
+                    await pipeline.waitForDeadlineChange(timeout: .seconds(60))
+                }
+            }
+        }
+    }
+}
+
+/// Reloads the rules folder on SIGHUP and when its files change (checked every `interval`); an invalid folder
+/// keeps the running rules.
+struct RulesWatcher: Service {
+    let catalog: AutomationCatalog
+    let interval: TimeSpan
+    let logger: Logger
+
+    func run() async throws {
+        let hangups = AsyncStream<Void> { continuation in
+            signal(SIGHUP, SIG_IGN)
+            // Only resumed here and cancelled on termination; DispatchSource is thread-safe for both.
+            nonisolated(unsafe) let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+            source.setEventHandler { continuation.yield() }
+            source.resume()
+            continuation.onTermination = { _ in source.cancel() }
+        }
+        try await cancelWhenGracefulShutdown {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await _ in hangups {
+                        logger.info("SIGHUP: reloading rules")
+                        await catalog.reloadIfChanged(force: true)
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .microseconds(interval.microseconds))
+                        await catalog.reloadIfChanged()
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+}
+
+/// Deletes events older than the retention period, at start and then hourly, in small batches so that ingest is
+/// never blocked for long.
+struct RetentionService: Service {
+    let store: any DurableStore
+    let retention: TimeSpan
+    let logger: Logger
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                var deleted = 0
+                let cutoff = wallClock() - retention
+                do {
+                    while !Task.isCancelled {
+                        let batch = try await store.deleteEvents(occurredBefore: cutoff, limit: 5_000)
+                        deleted += batch
+                        if batch < 5_000 { break }
+                    }
+                    if deleted > 0 { logger.info("retention: deleted old events", metadata: ["events": "\(deleted)", "before": "\(cutoff)"]) }
+                } catch {
+                    logger.error("retention failed", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: .seconds(3600))
+            }
+        }
+    }
+}
+
+/// Ends live feeds when the server shuts down, so that open websockets do not hold the shutdown up.
+struct FeedCloser: Service {
+    let pipeline: EventPipeline
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await pipeline.finishSubscribers()
+    }
+}

@@ -1,0 +1,142 @@
+internal import Foundation
+public import Hummingbird
+internal import HummingbirdWebSocket
+internal import HTTPTypes
+public import Logging
+public import CoreMetrics
+internal import NIOCore
+public import Prometheus
+public import TriplineCore
+public import TriplineStorage
+
+/// Builds the whole service: store, pipeline, catalog, HTTP and websocket routes, background services. `tripline
+/// serve` and the tests call the same function.
+public enum TriplineApplication {
+    /// The parts of a built server that tests and the command need to reach.
+    public struct Parts: Sendable {
+        /// The event pipeline.
+        public let pipeline: EventPipeline
+        /// The automation catalog.
+        public let catalog: AutomationCatalog
+        /// The store.
+        public let store: SQLiteStore
+    }
+
+    /// Builds the application.
+    /// - Parameters:
+    ///   - configuration: The settings.
+    ///   - logger: The root logger.
+    ///   - metricsFactory: Where metrics go.
+    ///   - prometheus: The registry `/metrics` renders, when metrics go to Prometheus.
+    /// - Throws: A ``TriplineError`` when the configuration is unsafe (a non-loopback address without tokens), the
+    ///   database cannot be opened, or the rules folder is invalid.
+    public static func build(
+        configuration: ServerConfiguration, logger: Logger, metricsFactory: any MetricsFactory, prometheus: PrometheusCollectorRegistry? = nil
+    ) async throws -> (application: some ApplicationProtocol, parts: Parts) {
+        if configuration.tokens.isEmpty, !configuration.isLoopback {
+            throw TriplineError(
+                .usage, "refusing to listen on \(configuration.host) without API tokens: anyone who can reach it could post events and change automations",
+                hint: "set TRIPLINE_API_TOKENS_FILE (lines of `<ingest|read|admin> <token>`), or listen on 127.0.0.1")
+        }
+        let started = DispatchTime.now().uptimeNanoseconds
+        let metrics = ServerMetrics(factory: metricsFactory)
+        var storeConfiguration = SQLiteStore.Configuration(path: configuration.databasePath)
+        storeConfiguration.synchronous = configuration.synchronous
+        let store = try SQLiteStore(configuration: storeConfiguration, logger: logger)
+        let pipeline = EventPipeline(store: store, automations: [], logger: logger, metrics: metrics, maximumPending: configuration.maximumPendingEvents)
+        let catalog = AutomationCatalog(rulesPath: configuration.rulesPath, store: store, pipeline: pipeline, logger: logger, metrics: metrics)
+        try await catalog.load()
+        try await pipeline.start()
+
+        let router = Router(context: TriplineRequestContext.self)
+        router.middlewares.add(RequestIDMiddleware())
+        router.middlewares.add(AuthenticationMiddleware(tokens: configuration.tokens, metrics: metrics))
+        HealthRoutes(store: store, catalog: catalog, prometheus: prometheus, pipeline: pipeline).register(on: router)
+        EventRoutes(pipeline: pipeline, store: store, configuration: configuration, metrics: metrics).register(on: router)
+        AutomationRoutes(catalog: catalog).register(on: router)
+
+        let sockets = EventWebSockets(pipeline: pipeline, store: store, configuration: configuration, metrics: metrics)
+        var application = Application(
+            router: router,
+            server: .http1WebSocketUpgrade { request, _, logger in sockets.shouldUpgrade(request, logger: logger) },
+            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "tripline"),
+            logger: logger)
+        application.addServices(
+            ProactiveScheduler(pipeline: pipeline, logger: logger),
+            RulesWatcher(catalog: catalog, interval: configuration.rulesPollInterval, logger: logger),
+            RetentionService(store: store, retention: configuration.retention, logger: logger),
+            FeedCloser(pipeline: pipeline))
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+        let automationCount = await catalog.all().count
+        logger.info(
+            "tripline ready",
+            metadata: [
+                "address": "\(configuration.host):\(configuration.port)", "database": "\(configuration.databasePath)",
+                "automations": "\(automationCount)", "startup_ms": "\(Int(elapsed))",
+                "authentication": "\(configuration.tokens.isEmpty ? "none (loopback only)" : "\(configuration.tokens.count) tokens")",
+            ])
+        return (application, Parts(pipeline: pipeline, catalog: catalog, store: store))
+    }
+}
+
+/// Gives every request an id (from `X-Request-Id` or new), in the logger's metadata and the response headers.
+struct RequestIDMiddleware: RouterMiddleware {
+    typealias Context = TriplineRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        let id = request.headers[.xRequestID].map { String($0.prefix(64)) } ?? String(UUID().uuidString.prefix(8)).lowercased()
+        context.logger[metadataKey: "request_id"] = "\(id)"
+        do {
+            var response = try await next(request, context)
+            response.headers[.xRequestID] = id
+            return response
+        } catch let error as HTTPResponseError {
+            if error.status.code >= 500 {
+                context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "status": "\(error.status.code)"])
+            }
+            throw error
+        } catch {
+            // Anything unexpected becomes a 500 without details; the details go to the log.
+            context.logger.error("unexpected error", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            throw APIError(.internalServerError, "internal error (request \(id))")
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let xRequestID = Self("X-Request-Id")!
+}
+
+/// Health, readiness, version and metrics.
+struct HealthRoutes {
+    let store: SQLiteStore
+    let catalog: AutomationCatalog
+    let prometheus: PrometheusCollectorRegistry?
+    let pipeline: EventPipeline
+
+    func register(on router: Router<TriplineRequestContext>) {
+        router.get("/api/health") { _, _ in jsonResponse(.bool(true)) }
+        router.get("/healthz") { _, _ in jsonResponse(["status": "ok"]) }
+        router.get("/readyz") { _, _ in try await ready() }
+        router.get("/api/ready") { _, _ in try await ready() }
+        router.get("/api/admin/version") { _, _ in jsonResponse("3.9.1") }
+        router.get("/metrics") { _, context in
+            try context.require(.read)
+            var buffer: [UInt8] = []
+            prometheus?.emit(into: &buffer)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+    }
+
+    func ready() async throws -> Response {
+        guard await catalog.rulesLoaded else { throw APIError(.serviceUnavailable, "rules are not loaded") }
+        do {
+            _ = try await store.count(table: "automations")
+        } catch {
+            throw APIError(.serviceUnavailable, "the database is not readable")
+        }
+        return jsonResponse(["status": "ready", "automations": .int(Int64(await catalog.all().count)), "open_buckets": .int(Int64(await pipeline.openBuckets()))])
+    }
+}
