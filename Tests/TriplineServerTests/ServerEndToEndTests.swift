@@ -1,0 +1,211 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+let twiceInAMinute = """
+    name: twice in a minute
+    trigger: {type: event, posture: Reactive, expect: [job.failed], for_each: [prefect.resource.id], threshold: 2, within: 60}
+    actions: [{type: do-nothing}]
+    """
+
+@Suite(.serialized) struct ServerEndToEndTests {
+    func firings(_ server: ServerProcess) async throws -> [[String: Any]] {
+        let (status, body) = try await server.json("GET", "/api/firings")
+        #expect(status == 200)
+        return body as? [[String: Any]] ?? []
+    }
+
+    @Test func postedEventsAreStoredAndFireAndTheTriggeredEventIsQueryable() async throws {
+        let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
+        try await server.start()
+        let (status, _) = try await server.request(
+            "POST", "/api/events", json: TestEvent.array([TestEvent.json(1, "job.failed", resource: "job.a"), TestEvent.json(2, "job.failed", resource: "job.a")]))
+        #expect(status == 204)
+        let fired = try await firings(server)
+        #expect(fired.count == 1)
+        #expect(fired.first?["automation"] as? String == "twice in a minute")
+        #expect(fired.first?["triggering_event"] as? String == TestEvent.id(2))
+        let (_, page) = try await server.json("POST", "/api/events/filter", json: #"{"filter": {"event": {"name": ["prefect.automation.triggered"]}}}"#)
+        let events = (page as? [String: Any])?["events"] as? [[String: Any]] ?? []
+        #expect(events.count == 1)
+        let related = events.first?["related"] as? [[String: String]]
+        #expect(related?.first?["prefect.resource.id"] == "prefect.event.\(TestEvent.id(2))")
+        #expect(related?.first?["prefect.resource.role"] == "triggering-event")
+        try await server.stop()
+    }
+
+    @Test func duplicatesAreStoredOnceAndCountedOnce() async throws {
+        let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
+        try await server.start()
+        let event = TestEvent.json(7, "job.failed", resource: "job.b")
+        for _ in 0..<3 { _ = try await server.request("POST", "/api/events", json: TestEvent.array([event])) }
+        #expect(try await firings(server).isEmpty, "the same event three times is one event, not three")
+        let (_, page) = try await server.json("POST", "/api/events/filter", json: #"{"filter": {"id": {"id": ["\#(TestEvent.id(7))"]}}}"#)
+        #expect((page as? [String: Any])?["total"] as? Int == 1)
+        try await server.stop()
+    }
+
+    @Test func anOpenWindowSurvivesARestartAndAKill() async throws {
+        let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
+        try await server.start()
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(1, "job.failed", resource: "job.c")]))
+        try await server.kill9()
+        try await server.start()
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(2, "job.failed", resource: "job.c")]))
+        let fired = try await firings(server)
+        #expect(fired.count == 1, "the first event's window was kept across kill -9")
+        try await server.stop()
+    }
+
+    @Test func everyAcknowledgedEventIsStoredExactlyOnceAfterKillDuringABurst() async throws {
+        let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
+        try await server.start()
+        let acknowledged = AcknowledgedIDs()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    for batch in 0..<1000 {
+                        let base = 1_000_000 + worker * 100_000 + batch * 10
+                        let events = (0..<10).map { TestEvent.json(base + $0, "burst.event", resource: "burst.\(worker)") }
+                        guard let (status, _) = try? await server.request("POST", "/api/events", json: TestEvent.array(events)) else { return }
+                        if status == 204 { await acknowledged.add(events.map { $0["id"] as! String }) } else { return }
+                    }
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(700))
+                try await server.kill9()
+            }
+            try await group.waitForAll()
+        }
+        let ids = await acknowledged.ids
+        #expect(ids.count > 0, "some events were acknowledged before the kill")
+        try await server.start()
+        // Every acknowledged id is stored exactly once (ids are unique in the table, so count them).
+        var found = 0
+        for chunk in stride(from: 0, to: ids.count, by: 200) {
+            let slice = Array(ids[chunk..<min(chunk + 200, ids.count)])
+            let filter = #"{"filter": {"id": {"id": \#(String(decoding: try JSONSerialization.data(withJSONObject: slice), as: UTF8.self))}}, "limit": 0}"#
+            let (_, page) = try await server.json("POST", "/api/events/filter", json: filter)
+            found += (page as? [String: Any])?["total"] as? Int ?? 0
+        }
+        #expect(found == ids.count, "acknowledged \(ids.count), found \(found) after kill -9 and restart")
+        try await server.stop()
+    }
+
+    @Test func badInputGetsAClearClientErrorAndStoresNothing() async throws {
+        let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
+        try await server.start(extraArguments: ["--max-body-size", "4096"])
+        let cases: [(String, String, Int, String)] = [
+            ("/api/events", "{not json", 400, "not valid JSON"),
+            ("/api/events", #""a string""#, 422, "JSON array of events"),
+            ("/api/events", TestEvent.array([["id": "nope"]]), 422, "events[0].id"),
+            ("/api/events", TestEvent.array([TestEvent.json(1, "ok"), ["id": TestEvent.id(2), "occurred": "2024-01-01T00:00:00Z", "event": "x", "resource": ["prefect.resource.id": "r", "n": 1]]]), 422, "events[1].resource[\"n\"]"),
+            ("/api/events", TestEvent.array([TestEvent.json(3, String(repeating: "x", count: 5000))]), 413, "larger than the limit"),
+            ("/api/automations", #"{"name": "x", "trigger": {"type": "event", "posture": "Reactive", "expects": ["a"]}, "actions": []}"#, 422, "unknown field \"expects\""),
+            ("/api/events/filter", #"{"filter": {"occurred": {"since": "yesterday"}}}"#, 422, "filter.occurred.since"),
+        ]
+        for (path, body, expectedStatus, expectedText) in cases {
+            let (status, data) = try await server.request("POST", path, json: body)
+            let text = String(decoding: data, as: UTF8.self)
+            let detail = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["detail"] as? String
+            #expect(status == expectedStatus, "\(path) \(body.prefix(80)) → \(status) \(text)")
+            #expect(detail?.contains(expectedText) == true, "errors are {\"detail\": ...} naming the problem: \(text)")
+        }
+        let (_, page) = try await server.json("POST", "/api/events/filter", json: #"{"filter": {"occurred": {"since": "2000-01-01T00:00:00Z"}}}"#)
+        #expect((page as? [String: Any])?["total"] as? Int == 0, "nothing of a rejected request is stored")
+        try await server.stop()
+    }
+
+    @Test func automationsFromRulesAreReadOnlyAndApiAutomationsPersist() async throws {
+        let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
+        try await server.start()
+        let (_, list) = try await server.json("POST", "/api/automations/filter", json: "{}")
+        let rules = list as? [[String: Any]] ?? []
+        #expect(rules.count == 1)
+        #expect(rules.first?["read_only"] as? Bool == true)
+        let ruleID = rules.first?["id"] as? String ?? ""
+        let (deleteStatus, deleteBody) = try await server.request("DELETE", "/api/automations/\(ruleID)")
+        #expect(deleteStatus == 403)
+        #expect(String(decoding: deleteBody, as: UTF8.self).contains("twice.yaml"))
+        let created = #"{"name": "api made", "trigger": {"type": "event", "posture": "Reactive", "expect": ["x.y"]}, "actions": [{"type": "do-nothing"}]}"#
+        let (createStatus, body) = try await server.json("POST", "/api/automations/", json: created)
+        #expect(createStatus == 201)
+        let id = (body as? [String: Any])?["id"] as? String ?? ""
+        #expect(try await server.request("PATCH", "/api/automations/\(id)", json: #"{"enabled": false}"#).0 == 204)
+        try await server.stop()
+        try await server.start()
+        let (status, again) = try await server.json("GET", "/api/automations/\(id)")
+        #expect(status == 200)
+        #expect((again as? [String: Any])?["name"] as? String == "api made")
+        #expect((again as? [String: Any])?["enabled"] as? Bool == false)
+        let (_, count) = try await server.json("POST", "/api/automations/count", json: "{}")
+        #expect(count as? Int == 2)
+        #expect(try await server.request("DELETE", "/api/automations/\(id)").0 == 204)
+        #expect(try await server.request("GET", "/api/automations/\(id)").0 == 404)
+        try await server.stop()
+    }
+
+    @Test func tokensAreRequiredAndScoped() async throws {
+        let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
+        let tokens = server.folder.appendingPathComponent("tokens")
+        try "# tokens\ningest ingest-token-0123456789 collector\nadmin admin-token-0123456789 ops\n".write(to: tokens, atomically: true, encoding: .utf8)
+        server.environment["TRIPLINE_API_TOKENS_FILE"] = tokens.path
+        try await server.start()
+        let event = TestEvent.array([TestEvent.json(1, "job.failed")])
+        #expect(try await server.request("POST", "/api/events", json: event).0 == 401)
+        #expect(try await server.request("POST", "/api/events", json: event, headers: ["Authorization": "Bearer wrong-token-0123456789"]).0 == 401)
+        #expect(try await server.request("POST", "/api/events", json: event, headers: ["Authorization": "Bearer ingest-token-0123456789"]).0 == 204)
+        #expect(try await server.request("POST", "/api/events/filter", json: "{}", headers: ["Authorization": "Bearer ingest-token-0123456789"]).0 == 403)
+        let basic = "Basic " + Data("prefect:admin-token-0123456789".utf8).base64EncodedString()
+        #expect(try await server.request("POST", "/api/events/filter", json: "{}", headers: ["Authorization": basic]).0 == 200)
+        #expect(try await server.request("GET", "/healthz").0 == 200, "probes need no token")
+        #expect(!server.log().contains("0123456789"), "no token appears in the log")
+        try await server.stop()
+    }
+
+    @Test func refusesToListenBeyondLoopbackWithoutTokens() async throws {
+        let binary = try #require(ServerProcess.executable)
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["serve", "--host", "0.0.0.0", "--port", "4999", "--database", "/tmp/never-\(UUID().uuidString).sqlite", "--rules", "/nonexistent"]
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0)
+        #expect(output.contains("refusing to listen on 0.0.0.0 without API tokens"))
+    }
+
+    @Test func rulesAreReloadedOnChangeAndABrokenFileKeepsTheRunningSet() async throws {
+        let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
+        try await server.start(extraArguments: [])
+        let rules = server.folder.appendingPathComponent("rules")
+        try "name: second\ntrigger: {type: event, posture: Reactive, expect: [b]}\nactions: []\n".write(
+            to: rules.appendingPathComponent("second.yaml"), atomically: true, encoding: .utf8)
+        var count = 0
+        for _ in 0..<100 {
+            count = (try await server.json("POST", "/api/automations/count", json: "{}").1 as? Int) ?? 0
+            if count == 2 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(count == 2, "a new rules file is picked up")
+        try "name: broken\ntrigger: {type: event, posture: Sideways}\nactions: []\n".write(
+            to: rules.appendingPathComponent("broken.yaml"), atomically: true, encoding: .utf8)
+        try await Task.sleep(for: .seconds(3))
+        #expect((try await server.json("POST", "/api/automations/count", json: "{}").1 as? Int) == 2, "the running set is kept")
+        #expect(server.log().contains("broken.yaml:2:"), "the error is logged with file:line")
+        #expect(try await server.request("GET", "/readyz").0 == 200)
+        try await server.stop()
+    }
+}
+
+actor AcknowledgedIDs {
+    var ids: [String] = []
+    func add(_ more: [String]) { ids += more }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A `tripline serve` process started for a test, on a fresh folder and a free port, talked to over real sockets.
+final class ServerProcess: @unchecked Sendable {
+    // Mutated only by the test that owns it, one step at a time.
+    let folder: URL
+    let port: Int
+    var process: Process?
+    var environment: [String: String] = [:]
+    var arguments: [String] = []
+    let logFile: URL
+
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL
+
+    static var executable: URL? {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tripline"),
+            repository.appendingPathComponent(".build/debug/tripline"),
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }
+
+    /// Creates the folder with `rules` (file name → YAML) and picks a port.
+    init(rules: [String: String]) throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("tripline-server-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("rules"), withIntermediateDirectories: true)
+        for (name, text) in rules {
+            try text.write(to: folder.appendingPathComponent("rules/\(name)"), atomically: true, encoding: .utf8)
+        }
+        port = Int.random(in: 20_000..<60_000)
+        logFile = folder.appendingPathComponent("server.log")
+    }
+
+    deinit {
+        if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    /// Starts the server and waits until `/readyz` answers 200.
+    func start(extraArguments: [String] = []) async throws {
+        let binary = try #require(Self.executable, "the tripline executable was not built next to the tests; run `swift build` first")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments =
+            ["serve", "--port", String(port), "--database", folder.appendingPathComponent("tripline.sqlite").path, "--rules",
+             folder.appendingPathComponent("rules").path, "--synchronous", "NORMAL"] + arguments + extraArguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        let log = try FileHandle(forWritingTo: logFile)
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        self.process = process
+        for _ in 0..<200 {
+            if !process.isRunning { break }
+            if let (status, _) = try? await request("GET", "/readyz"), status == 200 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("the server did not become ready; log:\n\(self.log())")
+        throw CancellationError()
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit.
+    func stop() async throws {
+        guard let process, process.isRunning else { return }
+        process.terminate()
+        for _ in 0..<200 where process.isRunning { try await Task.sleep(for: .milliseconds(25)) }
+        #expect(!process.isRunning, "the server did not stop on SIGTERM")
+    }
+
+    /// Kills the server with SIGKILL (no chance to flush anything).
+    func kill9() async throws {
+        guard let process else { return }
+        kill(process.processIdentifier, SIGKILL)
+        for _ in 0..<200 where process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+    }
+
+    func log() -> String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
+
+    /// Sends a request; returns the status and the body.
+    func request(_ method: String, _ path: String, json: String? = nil, headers: [String: String] = [:]) async throws -> (Int, Data) {
+        var request = URLRequest(url: URL(string: baseURL + path)!)
+        request.httpMethod = method
+        request.timeoutInterval = 30
+        if let json {
+            request.httpBody = Data(json.utf8)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        for (key, value) in headers { request.setValue(value, forHTTPHeaderField: key) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
+    /// Sends a request and parses the JSON answer.
+    func json(_ method: String, _ path: String, json body: String? = nil, headers: [String: String] = [:]) async throws -> (Int, Any) {
+        let (status, data) = try await request(method, path, json: body, headers: headers)
+        return (status, (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) ?? NSNull())
+    }
+}
+
+/// Builds event JSON for the tests.
+enum TestEvent {
+    static func id(_ number: Int) -> String { "00000000-0000-4000-8000-" + String(format: "%012d", number) }
+
+    static func json(_ number: Int, _ name: String, occurred: Date = Date(), resource: String = "test.resource", labels: [String: String] = [:])
+        -> [String: Any]
+    {
+        var resourceLabels: [String: Any] = ["prefect.resource.id": resource]
+        for (key, value) in labels { resourceLabels[key] = value }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return ["id": id(number), "occurred": formatter.string(from: occurred), "event": name, "resource": resourceLabels, "related": [], "payload": [:]]
+    }
+
+    static func array(_ events: [[String: Any]]) -> String {
+        String(decoding: try! JSONSerialization.data(withJSONObject: events), as: UTF8.self)
+    }
+}
