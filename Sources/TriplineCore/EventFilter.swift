@@ -93,19 +93,19 @@ extension EventFilter {
         guard let json, json != .null else { return filter }
         let diagnostics = Diagnostics()
         guard var reader = ObjectReader(RuleNode(json: json), path: "filter", diagnostics: diagnostics) else { throw diagnostics.errors[0] }
-        if let occurred = reader.optional("occurred"), var inner = ObjectReader(occurred, path: "filter.occurred", diagnostics: diagnostics) {
+        if let occurred = nonNull(reader.optional("occurred")), var inner = ObjectReader(occurred, path: "filter.occurred", diagnostics: diagnostics) {
             if let since = inner.string("since") { filter.since = try instant(since, "filter.occurred.since") }
             if let until = inner.string("until") { filter.until = try instant(until, "filter.occurred.until") }
             inner.rejectUnknown(known: ["since", "until"])
         }
-        if let event = reader.optional("event"), var inner = ObjectReader(event, path: "filter.event", diagnostics: diagnostics) {
-            filter.namePrefixes = inner.stringList("prefix")
-            filter.excludedNamePrefixes = inner.stringList("exclude_prefix")
-            filter.names = inner.stringList("name")
-            filter.excludedNames = inner.stringList("exclude_name")
+        if let event = nonNull(reader.optional("event")), var inner = ObjectReader(event, path: "filter.event", diagnostics: diagnostics) {
+            filter.namePrefixes = nonEmpty(inner.stringList("prefix"))
+            filter.excludedNamePrefixes = nonEmpty(inner.stringList("exclude_prefix"))
+            filter.names = nonEmpty(inner.stringList("name"))
+            filter.excludedNames = nonEmpty(inner.stringList("exclude_name"))
             inner.rejectUnknown(known: ["prefix", "exclude_prefix", "name", "exclude_name"])
         }
-        if let resource = reader.optional("resource") {
+        if let resource = nonNull(reader.optional("resource")) {
             filter.resource = resourceFilter(resource, path: "filter.resource", diagnostics: diagnostics, related: false)
         }
         for (key, isRelated) in [("related", true), ("any_resource", false)] {
@@ -123,8 +123,8 @@ extension EventFilter {
             }
             if key == "related" { filter.related = filters } else { filter.anyResource = filters }
         }
-        if let ids = reader.optional("id"), var inner = ObjectReader(ids, path: "filter.id", diagnostics: diagnostics) {
-            if let list = inner.stringList("id") {
+        if let ids = nonNull(reader.optional("id")), var inner = ObjectReader(ids, path: "filter.id", diagnostics: diagnostics) {
+            if let list = nonEmpty(inner.stringList("id")) {
                 var parsed: [EventID] = []
                 for text in list {
                     guard let id = EventID(uuidString: text) else {
@@ -136,7 +136,7 @@ extension EventFilter {
             }
             inner.rejectUnknown(known: ["id"])
         }
-        if let text = reader.optional("text"), var inner = ObjectReader(text, path: "filter.text", diagnostics: diagnostics) {
+        if let text = nonNull(reader.optional("text")), var inner = ObjectReader(text, path: "filter.text", diagnostics: diagnostics) {
             filter.text = inner.string("query")
             inner.rejectUnknown(known: ["query"])
         }
@@ -152,6 +152,19 @@ extension EventFilter {
         return filter
     }
 
+    /// A member whose value is null is the same as an absent one.
+    private static func nonNull(_ node: RuleNode?) -> RuleNode? {
+        guard let node else { return nil }
+        if case .null = node.kind { return nil }
+        return node
+    }
+
+    /// Prefect treats an empty (or null) list as "no condition", not "matches nothing".
+    private static func nonEmpty(_ list: [String]?) -> [String]? {
+        guard let list, !list.isEmpty else { return nil }
+        return list
+    }
+
     private static func instant(_ text: String, _ path: String) throws(TriplineError) -> Instant {
         guard let instant = Instant(rfc3339: text) else {
             throw TriplineError(.invalidValue, "must be an RFC 3339 timestamp, got \"\(text)\"", path: path)
@@ -163,13 +176,13 @@ extension EventFilter {
         if case .null = node.kind { return nil }
         guard var reader = ObjectReader(node, path: path, diagnostics: diagnostics) else { return nil }
         var filter = ResourceFilter()
-        filter.ids = reader.stringList("id")
-        filter.idPrefixes = reader.stringList("id_prefix")
-        if let labels = reader.optional("labels") { filter.labels = ResourceSpecification.decode(labels, path: "\(path).labels", diagnostics: diagnostics) }
+        filter.ids = nonEmpty(reader.stringList("id"))
+        filter.idPrefixes = nonEmpty(reader.stringList("id_prefix"))
+        if let labels = nonNull(reader.optional("labels")) { filter.labels = ResourceSpecification.decode(labels, path: "\(path).labels", diagnostics: diagnostics) }
         var known = ["id", "id_prefix", "labels", "distinct"]
         _ = reader.optional("distinct")
         if related {
-            filter.roles = reader.stringList("role")
+            filter.roles = nonEmpty(reader.stringList("role"))
             if let pairs = reader.optional("resources_in_roles"), case .array(let items) = pairs.kind, !items.isEmpty {
                 var pairsList: [[String]] = []
                 for (index, item) in items.enumerated() {
@@ -179,7 +192,7 @@ extension EventFilter {
                         diagnostics.report(.invalidValue, "must be a [resource id, role] pair", path: "\(path).resources_in_roles[\(index)]", at: item)
                     }
                 }
-                filter.idsInRoles = pairsList
+                filter.idsInRoles = pairsList.isEmpty ? nil : pairsList
             }
             known += ["role", "resources_in_roles"]
         }

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Drives a running `tripline serve` with Prefect's own client (a client we did not write):
+#   - `prefect automation ls` / `inspect` list the shipped rules,
+#   - events emitted with prefect.events.emit_event arrive over /api/events/in and are stored,
+#   - `prefect event stream` receives them on /api/events/out.
+# Usage: scripts/prefect-client-check.sh [path-to-tripline]   (PREFECT_VENV to reuse a virtualenv)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tripline="${1:-$PWD/.build/debug/tripline}"
+venv="${PREFECT_VENV:-$PWD/.build/prefect-venv}"
+if [ ! -x "$venv/bin/prefect" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "prefect==3.8.8"
+fi
+work=$(mktemp -d)
+port=$(( 20000 + RANDOM % 30000 ))
+"$tripline" serve --port "$port" --database "$work/tripline.sqlite" --rules rules > "$work/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+export PREFECT_API_URL="http://127.0.0.1:$port/api" PREFECT_HOME="$work/prefect-home" PREFECT_CLIENT_CSRF_SUPPORT_ENABLED=false
+fail() { echo "FAIL: $*"; echo "--- server log"; tail -30 "$work/server.log"; exit 1; }
+
+"$venv/bin/prefect" automation ls > "$work/ls.txt" 2>&1 || fail "prefect automation ls exited $?: $(tail -5 "$work/ls.txt")"
+grep -q "worker heartbeat lost" "$work/ls.txt" || fail "prefect automation ls does not list the shipped rules"
+echo "ok: prefect automation ls lists the rules"
+
+"$venv/bin/prefect" automation inspect "worker heartbeat lost for 15 minutes" --json > "$work/inspect.json" 2>&1 || fail "prefect automation inspect failed"
+python3 -c "import json,sys; a=json.load(open(sys.argv[1])); a=a[0] if isinstance(a,list) else a; assert a['trigger']['posture']=='Proactive', a" "$work/inspect.json" \
+    || fail "prefect automation inspect did not return the automation"
+echo "ok: prefect automation inspect returns the automation"
+
+timeout 30 "$venv/bin/prefect" event stream --format json > "$work/stream.txt" 2>&1 &
+stream=$!
+sleep 4
+id=$("$venv/bin/python" -c "
+from prefect.events import emit_event
+event = emit_event(event='ci.prefect-client.check', resource={'prefect.resource.id': 'ci.check'}, payload={'n': 1})
+print(event.id)" | tail -1)
+[ -n "$id" ] || fail "emit_event returned no event"
+for _ in $(seq 1 50); do
+    total=$(curl -fs -X POST "http://127.0.0.1:$port/api/events/filter" -d "{\"filter\": {\"id\": {\"id\": [\"$id\"]}}}" | python3 -c "import json,sys; print(json.load(sys.stdin)['total'])")
+    [ "$total" = "1" ] && break
+    sleep 0.2
+done
+[ "$total" = "1" ] || fail "the event emitted by Prefect's client was not stored"
+echo "ok: an event emitted by Prefect's client over /api/events/in is stored"
+for _ in $(seq 1 50); do grep -q "$id" "$work/stream.txt" && break; sleep 0.2; done
+kill $stream 2>/dev/null || true
+grep -q "$id" "$work/stream.txt" || fail "prefect event stream did not receive the event: $(tail -3 "$work/stream.txt")"
+echo "ok: prefect event stream receives it over /api/events/out"
