@@ -29,8 +29,9 @@ extension Engine {
             }
             guard let due else { break }
             proactiveQueue.pop()
-            if clock.map({ due.time > $0 }) ?? true { clock = due.time }
-            let next = proactiveEvaluation(due.id, asOf: due.time)
+            let asOf = configuration.evaluateOverdueRunsAtAdvanceTime ? now : due.time
+            if clock.map({ asOf > $0 }) ?? true { clock = asOf }
+            let next = proactiveEvaluation(due.id, asOf: asOf)
             nextProactiveRun[due.id] = next
             proactiveQueue.push(next, due.id)
         }

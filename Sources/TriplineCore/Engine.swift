@@ -14,6 +14,11 @@ public struct EngineConfiguration: Sendable, Hashable {
     /// (`min(as_of + within, nearest bucket end)` at its last run). The server sets this so that a proactive firing
     /// is never late; replay leaves it off to reproduce Prefect's timing exactly.
     public var evaluateAtEveryWindowEnd: Bool = false
+    /// Evaluate a proactive trigger whose run is overdue at the time the engine is advanced to, not at the overdue
+    /// time, as Prefect's server does (its scheduler runs at wall-clock time). Without it (replay), an engine
+    /// advanced across a long gap evaluates every missed run in turn, which is exact on event time but, for windows
+    /// opened by old events, walks through every window since then. The server sets this.
+    public var evaluateOverdueRunsAtAdvanceTime: Bool = false
 
     /// The defaults, matching Prefect.
     public init() {}

@@ -53,6 +53,7 @@ public actor EventPipeline {
     public init(store: any DurableStore, automations: [Automation], logger: Logger, metrics: ServerMetrics, maximumPending: Int = 200_000) {
         var configuration = EngineConfiguration()
         configuration.evaluateAtEveryWindowEnd = true
+        configuration.evaluateOverdueRunsAtAdvanceTime = true
         // The event log deduplicates by id; the engine only needs to remember recent ids.
         configuration.deduplicationHorizon = .minutes(30)
         self.engineConfiguration = configuration

@@ -13,7 +13,8 @@ struct ProactiveScheduler: Service {
     let logger: Logger
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        // Graceful shutdown cancels the loop; ending that way is a clean stop, not a failure of the service group.
+        try await ignoringCancellation { try await cancelWhenGracefulShutdown {
             // The first evaluation schedules every proactive trigger.
             await pipeline.tick(now: wallClock())
             while !Task.isCancelled {
@@ -29,7 +30,7 @@ struct ProactiveScheduler: Service {
                     await pipeline.waitForDeadlineChange(timeout: .seconds(60))
                 }
             }
-        }
+        } }
     }
 }
 
@@ -49,7 +50,8 @@ struct RulesWatcher: Service {
             source.resume()
             continuation.onTermination = { _ in source.cancel() }
         }
-        try await cancelWhenGracefulShutdown {
+        // Graceful shutdown cancels the loop; ending that way is a clean stop, not a failure of the service group.
+        try await ignoringCancellation { try await cancelWhenGracefulShutdown {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await _ in hangups {
@@ -66,7 +68,7 @@ struct RulesWatcher: Service {
                 try await group.next()
                 group.cancelAll()
             }
-        }
+        } }
     }
 }
 
@@ -78,7 +80,8 @@ struct RetentionService: Service {
     let logger: Logger
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        // Graceful shutdown cancels the loop; ending that way is a clean stop, not a failure of the service group.
+        try await ignoringCancellation { try await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 var deleted = 0
                 let cutoff = wallClock() - retention
@@ -94,7 +97,7 @@ struct RetentionService: Service {
                 }
                 try await Task.sleep(for: .seconds(3600))
             }
-        }
+        } }
     }
 }
 
@@ -105,5 +108,13 @@ struct FeedCloser: Service {
     func run() async throws {
         try? await gracefulShutdown()
         await pipeline.finishSubscribers()
+    }
+}
+
+/// Runs `body`; a `CancellationError` (the way graceful shutdown ends a loop) is a normal return.
+func ignoringCancellation(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch is CancellationError {
     }
 }

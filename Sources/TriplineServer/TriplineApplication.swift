@@ -54,6 +54,14 @@ public enum TriplineApplication {
         HealthRoutes(store: store, catalog: catalog, prometheus: prometheus, pipeline: pipeline).register(on: router)
         EventRoutes(pipeline: pipeline, store: store, configuration: configuration, metrics: metrics).register(on: router)
         AutomationRoutes(catalog: catalog).register(on: router)
+        if configuration.benchmarkRoutes {
+            let limit = configuration.maximumBodySize
+            router.post("/api/bench/noop") { request, _ in
+                var request = request
+                _ = try await request.collectBody(upTo: limit)
+                return Response(status: .noContent)
+            }
+        }
 
         let sockets = EventWebSockets(pipeline: pipeline, store: store, configuration: configuration, metrics: metrics)
         var application = Application(

@@ -78,6 +78,7 @@ extension Tripline {
                     printError("warning: \(tokensFile) holds no tokens; the server will only listen on loopback")
                 }
             }
+            configuration.benchmarkRoutes = environment["TRIPLINE_BENCH_ROUTES"] == "1"
             let level = setting(logLevel, "TRIPLINE_LOG_LEVEL", "log_level") ?? "info"
             guard let parsedLevel = Logger.Level(rawValue: level.lowercased()) else {
                 throw ValidationError("log level must be one of trace, debug, info, notice, warning, error, critical; got \"\(level)\"")

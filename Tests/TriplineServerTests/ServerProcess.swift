@@ -76,6 +76,7 @@ final class ServerProcess: @unchecked Sendable {
         process.terminate()
         for _ in 0..<200 where process.isRunning { try await Task.sleep(for: .milliseconds(25)) }
         #expect(!process.isRunning, "the server did not stop on SIGTERM")
+        if !process.isRunning { #expect(process.terminationStatus == 0, "SIGTERM is a clean stop: exit status 0\n\(log().suffix(2000))") }
     }
 
     /// Kills the server with SIGKILL (no chance to flush anything).
