@@ -56,51 +56,33 @@ public enum JSONValue: Sendable, Hashable {
 
 extension JSONValue {
     /// Parses JSON text.
-    /// - Throws: A ``TriplineError`` with code `.invalidJSON` naming the problem.
+    /// - Throws: A ``TriplineError`` with code `.invalidJSON` naming the problem and its line and column.
     public static func parse(_ data: Data) throws(TriplineError) -> JSONValue {
-        let object: Any
         do {
-            object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            return try data.withUnsafeBytes { raw in
+                try JSONParser.parse(raw.bindMemory(to: UInt8.self))
+            }
+        } catch let error as TriplineError {
+            throw error
         } catch {
-            throw TriplineError(.invalidJSON, "not valid JSON: \(Self.describe(error))")
+            throw TriplineError(.invalidJSON, "not valid JSON: \(error)")
         }
-        return JSONValue(foundation: object)
+    }
+
+    /// Parses JSON text from UTF-8 bytes.
+    public static func parse(bytes: UnsafeBufferPointer<UInt8>) throws(TriplineError) -> JSONValue {
+        try JSONParser.parse(bytes)
     }
 
     /// Parses JSON text given as a string.
     public static func parse(_ text: String) throws(TriplineError) -> JSONValue {
-        try parse(Data(text.utf8))
-    }
-
-    static func describe(_ error: any Error) -> String {
-        let nsError = error as NSError
-        if let detail = nsError.userInfo[NSDebugDescriptionErrorKey] as? String { return detail }
-        return nsError.localizedDescription
-    }
-
-    /// Converts a value produced by `JSONSerialization`.
-    init(foundation object: Any) {
-        switch object {
-        case let string as String:
-            self = .string(string)
-        case let number as NSNumber:
-            switch UInt8(bitPattern: number.objCType.pointee) {
-            case UInt8(ascii: "c"), UInt8(ascii: "B"):
-                self = .bool(number.boolValue)
-            case UInt8(ascii: "d"), UInt8(ascii: "f"):
-                self = .double(number.doubleValue)
-            case UInt8(ascii: "Q"):
-                let value = number.uint64Value
-                self = value <= UInt64(Int64.max) ? .int(Int64(value)) : .double(number.doubleValue)
-            default:
-                self = .int(number.int64Value)
-            }
-        case let array as [Any]:
-            self = .array(array.map(JSONValue.init(foundation:)))
-        case let dictionary as [String: Any]:
-            self = .object(dictionary.mapValues(JSONValue.init(foundation:)))
-        default:
-            self = .null
+        var text = text
+        do {
+            return try text.withUTF8 { bytes in try JSONParser.parse(bytes) }
+        } catch let error as TriplineError {
+            throw error
+        } catch {
+            throw TriplineError(.invalidJSON, "not valid JSON: \(error)")
         }
     }
 
@@ -146,6 +128,12 @@ extension JSONValue {
     /// Appends `value` as a JSON string literal.
     public static func writeString(_ value: String, to output: inout String) {
         output += "\""
+        // Fast path: most strings need no escaping and are appended whole.
+        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            output += value
+            output += "\""
+            return
+        }
         for scalar in value.unicodeScalars {
             switch scalar {
             case "\"": output += "\\\""

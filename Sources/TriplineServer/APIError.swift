@@ -61,6 +61,6 @@ extension Request {
 extension JSONValue {
     /// Parses JSON bytes.
     static func parse(_ bytes: [UInt8]) throws(TriplineError) -> JSONValue {
-        try JSONValue.parse(String(decoding: bytes, as: UTF8.self))
+        try bytes.withUnsafeBufferPointer { buffer throws(TriplineError) in try JSONValue.parse(bytes: buffer) }
     }
 }

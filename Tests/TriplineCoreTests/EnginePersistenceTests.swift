@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+import TriplineCore
+import TriplineTestKit
+
+@Suite struct EnginePersistenceTests {
+    func e(_ number: Int, _ name: String, at seconds: Double, _ labels: [String: String] = [:], follows: Int? = nil) -> Event {
+        TestEvents.labelled(number, name, at: seconds, labels, follows: follows)
+    }
+
+    /// Runs `events` through an engine, saving its state (buckets and auxiliary state as JSON) after `splitAt`
+    /// events and continuing in a new engine restored from that state, as the server does across a restart.
+    func restarted(_ automations: [Automation], _ events: [Event], splitAt: Int, until: Double) throws -> [TestEvents.Fired] {
+        var first = Engine(automations: automations, store: JournalingBucketStore())
+        var fired: [Firing] = []
+        fired += first.advance(to: TestEvents.at(0))
+        for event in events.prefix(splitAt) {
+            fired += first.advance(to: event.occurred)
+            fired += first.process(event)
+        }
+        // Persist through JSON text, as the database does.
+        let buckets = try first.drainBucketChanges().compactMap(\.bucket).map { try Bucket(json: JSONValue.parse($0.jsonValue.jsonText)) }
+        let auxiliary = try JSONValue.parse(first.auxiliaryState.jsonText)
+        var second = Engine(automations: automations, store: JournalingBucketStore(loading: buckets))
+        second.restoreAuxiliaryState(auxiliary)
+        fired += second.advance(to: events.count > splitAt ? events[splitAt].occurred : TestEvents.at(until))
+        for event in events.dropFirst(splitAt) {
+            fired += second.advance(to: event.occurred)
+            fired += second.process(event)
+        }
+        fired += second.advance(to: TestEvents.at(until))
+        return fired.map(TestEvents.fired)
+    }
+
+    @Test func bucketsSurviveARestart() throws {
+        let automations = try TestEvents.automations(reactive("two", #"expect: ["x"], threshold: 2, within: 60"#))
+        let events = [e(1, "x", at: 1), e(2, "x", at: 2)]
+        #expect(try restarted(automations, events, splitAt: 1, until: 100) == [TestEvents.Fired("two", event: 2, at: 2)])
+    }
+
+    @Test func compositeSlotsSurviveARestart() throws {
+        let automations = try TestEvents.automations(
+            """
+            - name: both
+              trigger: {type: compound, require: all, within: null, triggers: [{type: event, posture: Reactive, expect: [a]}, {type: event, posture: Reactive, expect: [b]}]}
+              actions: []
+            """)
+        #expect(try restarted(automations, [e(1, "a", at: 1), e(2, "b", at: 2)], splitAt: 1, until: 10) == [TestEvents.Fired("both", event: 2, at: 2)])
+    }
+
+    @Test func parkedFollowersSurviveARestart() throws {
+        let automations = try TestEvents.automations(reactive("b", #"expect: ["b"], after: ["a"], within: 60"#))
+        let events = [e(2, "b", at: 5, follows: 1), e(1, "a", at: 1)]
+        #expect(try restarted(automations, events, splitAt: 1, until: 100) == [TestEvents.Fired("b", event: 2, at: 5)])
+    }
+
+    @Test func heldEventsSurviveARestart() throws {
+        let automations = try TestEvents.automations(
+            proactive("stuck", #"after: ["run.running"], expect: ["run.completed"], for_each: ["prefect.resource.id"], within: 60"#))
+        let events = [e(2, "run.completed", at: 10), e(1, "run.running", at: 5)]
+        #expect(try restarted(automations, events, splitAt: 1, until: 200).isEmpty, "the held Completed still prevents the SLA firing")
+    }
+
+    @Test func windowEndsAreEvaluatedEagerlyWhenAsked() throws {
+        let automations = try TestEvents.automations(
+            proactive("stuck", #"after: ["run.running"], expect: ["run.completed"], for_each: ["prefect.resource.id"], within: 60"#))
+        var configuration = EngineConfiguration()
+        configuration.evaluateAtEveryWindowEnd = true
+        var engine = Engine(automations: automations, store: InMemoryBucketStore(), configuration: configuration)
+        _ = engine.advance(to: TestEvents.at(0))
+        _ = engine.process(e(1, "run.running", at: 30))
+        #expect(engine.nextDeadline == TestEvents.at(60), "Prefect's schedule: the next run is one `within` after the first")
+        _ = engine.advance(to: TestEvents.at(60))
+        #expect(engine.nextDeadline == TestEvents.at(90), "the window opened at 30 ends at 90, before the next scheduled run at 120")
+        #expect(engine.advance(to: TestEvents.at(90)).map(TestEvents.fired) == [TestEvents.Fired("stuck", event: 1, at: 90)])
+    }
+
+    @Test func overdueRunsAreEvaluatedOnceAtTheAdvanceTimeWhenAsked() throws {
+        let automations = try TestEvents.automations(proactive("quiet", #"expect: ["ping"], for_each: ["host"], within: 60"#))
+        var configuration = EngineConfiguration()
+        configuration.evaluateOverdueRunsAtAdvanceTime = true
+        var engine = Engine(automations: automations, store: InMemoryBucketStore(), configuration: configuration)
+        _ = engine.advance(to: TestEvents.at(0))
+        _ = engine.process(e(1, "ping", at: 0, ["host": "a"]))
+        // A day later: one evaluation at that time, not 1,440 windows in turn. The satisfied window rolls over to
+        // start now, and fires one window later.
+        #expect(engine.advance(to: TestEvents.at(86_400)).isEmpty)
+        #expect(engine.advance(to: TestEvents.at(86_460)).map(TestEvents.fired) == [TestEvents.Fired("quiet", event: 1, at: 86_460)])
+    }
+}
