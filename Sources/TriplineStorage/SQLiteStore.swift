@@ -119,8 +119,10 @@ public final class SQLiteStore: DurableStore {
         func insertEvent(_ event: Event, received: Instant) throws -> Bool {
             var stored = event
             stored.received = received
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO events (id, occurred, received, event, resource_id, body) VALUES (?, ?, ?, ?, ?, ?)",
+            // Cached: compiled once per connection, not once per event.
+            let statement = try db.cachedStatement(
+                sql: "INSERT OR IGNORE INTO events (id, occurred, received, event, resource_id, body) VALUES (?, ?, ?, ?, ?, ?)")
+            try statement.execute(
                 arguments: [
                     event.id.uuidString.lowercased(), event.occurred.microseconds, received.microseconds, event.event, event.resource.id,
                     stored.jsonValue.jsonText,
@@ -133,11 +135,10 @@ public final class SQLiteStore: DurableStore {
                 let trigger = change.address.trigger.uuidString.lowercased()
                 let key = JSONValue.array(change.address.key.map(JSONValue.string)).jsonText
                 if let bucket = change.bucket {
-                    try db.execute(
-                        sql: "INSERT OR REPLACE INTO engine_buckets (trigger_id, bucket_key, body) VALUES (?, ?, ?)",
-                        arguments: [trigger, key, bucket.jsonValue.jsonText])
+                    try db.cachedStatement(sql: "INSERT OR REPLACE INTO engine_buckets (trigger_id, bucket_key, body) VALUES (?, ?, ?)")
+                        .execute(arguments: [trigger, key, bucket.jsonValue.jsonText])
                 } else {
-                    try db.execute(sql: "DELETE FROM engine_buckets WHERE trigger_id = ? AND bucket_key = ?", arguments: [trigger, key])
+                    try db.cachedStatement(sql: "DELETE FROM engine_buckets WHERE trigger_id = ? AND bucket_key = ?").execute(arguments: [trigger, key])
                 }
             }
         }
@@ -148,11 +149,12 @@ public final class SQLiteStore: DurableStore {
 
         func recordFiring(_ firing: Firing, actions: [Action]) throws {
             let id = firing.id.uuidString.lowercased()
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT OR IGNORE INTO firings (id, automation_id, automation_name, trigger_id, triggering_event_id, at, labels, action_count)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     id, firing.automationID.uuidString.lowercased(), firing.automationName, firing.triggerID.uuidString.lowercased(),
                     firing.triggeringEvent?.id.uuidString.lowercased(), firing.at.microseconds,
@@ -161,11 +163,12 @@ public final class SQLiteStore: DurableStore {
             guard db.changesCount > 0 else { return }
             let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
             for (index, action) in actions.enumerated() {
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         INSERT OR IGNORE INTO outbox (id, firing_id, automation_id, action_index, action, available_at, created)
                         VALUES (?, ?, ?, ?, ?, ?, ?)
-                        """,
+                        """
+                ).execute(
                     arguments: ["\(id)/\(index)", id, firing.automationID.uuidString.lowercased(), index, action.jsonValue.jsonText, now, now])
             }
         }
