@@ -84,8 +84,6 @@ let package = Package(
             name: "TriplineServerTests",
             dependencies: [
                 "TriplineCore", "TriplineServer", "TriplineStorage", "TriplineTestKit",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -64,6 +64,9 @@ public protocol StoreTransaction {
 public protocol DurableStore: Sendable {
     /// Runs `body` in one write transaction; commits when it returns, rolls back when it throws.
     func write<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) throws -> T) async throws -> T
+    /// The same, blocking the calling thread until the commit.
+    /// - Important: Call only from a thread of your own, never from Swift concurrency's cooperative pool.
+    func writeBlocking<T>(_ body: (any StoreTransaction) throws -> T) throws -> T
     /// Stored events matching `filter`, `limit` of them after skipping `offset`.
     func events(matching filter: EventFilter, limit: Int, offset: Int) async throws -> EventPage
     /// The engine state saved by earlier transactions: every bucket, and the auxiliary state.

@@ -16,11 +16,6 @@ public actor EventPipeline {
         public var duplicates = 0
     }
 
-    struct Pending {
-        var events: [Event]
-        var continuation: CheckedContinuation<Outcome, any Error>
-    }
-
     /// The engine, guarded by a mutex; it is only mutated inside the store's serialized write transactions, and the
     /// mutex makes reads from elsewhere (deadlines, counts) safe.
     final class EngineHost: Sendable {
@@ -39,10 +34,7 @@ public actor EventPipeline {
     let maximumPending: Int
     let host: EngineHost
     private var engineConfiguration: EngineConfiguration
-    private var pending: [Pending] = []
-    private var pendingCount = 0
-    private var flushing = false
-    private var engineNeedsReload = false
+    let writer: CommitWriter
     private var automations: [Automation]
     private var subscribers: [UUID: AsyncStream<Event>.Continuation] = [:]
     private var deadlineWaiters: [CheckedContinuation<Void, Never>] = []
@@ -62,12 +54,21 @@ public actor EventPipeline {
         self.metrics = metrics
         self.maximumPending = maximumPending
         self.automations = automations
-        self.host = EngineHost(Engine(automations: automations, store: JournalingBucketStore(), configuration: configuration))
+        let host = EngineHost(Engine(automations: automations, store: JournalingBucketStore(), configuration: configuration))
+        self.host = host
+        self.writer = CommitWriter(store: store, host: host, metrics: metrics, logger: logger, maximumPending: maximumPending)
     }
 
-    /// Loads the engine state saved by earlier runs (buckets, held events, composite slots, parked events).
+    /// Loads the engine state saved by earlier runs (buckets, held events, composite slots, parked events) and
+    /// starts the writer thread.
     public func start() async throws {
         try await reloadEngineState()
+        writer.start(pipeline: self)
+    }
+
+    /// Stops the writer thread after it committed everything already submitted.
+    public nonisolated func stopWriter() {
+        writer.stop()
     }
 
     private func reloadEngineState() async throws {
@@ -78,7 +79,6 @@ public actor EventPipeline {
             configuration: engineConfiguration)
         if let auxiliary = saved.auxiliary { engine.restoreAuxiliaryState(auxiliary) }
         host.state.withLock { $0 = EngineHost.State(engine: engine) }
-        engineNeedsReload = false
         logger.info("engine state loaded", metadata: ["buckets": "\(saved.buckets.count)", "automations": "\(automations.count)"])
     }
 
@@ -96,78 +96,41 @@ public actor EventPipeline {
     // MARK: - Ingest
 
     /// Stores `events` durably and evaluates them; returns once they are committed.
+    ///
+    /// Submissions are queued to one writer thread that commits everything waiting in one transaction (group
+    /// commit) and resumes the submitters itself, without passing through this actor: on the hot path a request
+    /// costs one hand-off to the writer and one back.
     /// - Throws: ``TriplineError`` with code `.limitExceeded` when too many events are waiting (back-pressure), or
     ///   the store's error when the commit failed (nothing of the group was stored).
-    public func submit(_ events: [Event]) async throws -> Outcome {
+    public nonisolated func submit(_ events: [Event]) async throws -> Outcome {
         if events.isEmpty { return Outcome() }
         metrics.eventsReceived.increment(by: events.count)
-        if pendingCount + events.count > maximumPending {
-            metrics.rejected("overloaded", count: events.count)
-            throw TriplineError(.limitExceeded, "the server is overloaded: \(pendingCount) events are waiting to be stored; retry later")
-        }
-        return try await withCheckedThrowingContinuation { continuation in
-            pending.append(Pending(events: events, continuation: continuation))
-            pendingCount += events.count
-            metrics.pendingEvents.record(pendingCount)
-            if !flushing {
-                flushing = true
-                Task { await self.flushLoop() }
-            }
-        }
+        return try await writer.submit(events)
     }
 
-    private func flushLoop() async {
-        while !pending.isEmpty {
-            let batch = pending
-            pending = []
-            pendingCount = 0
-            metrics.pendingEvents.record(0)
-            await commit(batch)
-        }
-        flushing = false
-    }
-
-    private func commit(_ batch: [Pending]) async {
-        if engineNeedsReload {
-            do { try await reloadEngineState() } catch {
-                for item in batch { item.continuation.resume(throwing: error) }
-                return
+    /// Called by the writer after each commit, off the submitters' path.
+    func committed(_ result: BatchResult) {
+        if !result.firings.isEmpty {
+            firingCount += result.firings.count
+            for firing in result.firings {
+                logger.info(
+                    "automation fired",
+                    metadata: [
+                        "automation": "\(firing.automationName)", "automation_id": "\(firing.automationID.uuidString.lowercased())",
+                        "triggering_event": "\(firing.triggeringEvent?.id.uuidString.lowercased() ?? "none")",
+                    ])
             }
         }
-        let host = self.host
-        let received = Instant(seconds: Date().timeIntervalSince1970)
-        let groups = batch.map(\.events)
-        let started = DispatchTime.now().uptimeNanoseconds
+        publish(result.stored)
+        wakeDeadlineWaiters()
+    }
+
+    /// Reloads the engine from the store after a failed commit (the in-memory engine may have moved on).
+    func recoverAfterFailedCommit() async {
         do {
-            let result = try await store.write { transaction -> BatchResult in
-                try host.state.withLock { state in
-                    try Self.evaluate(groups: groups, received: received, state: &state, transaction: transaction)
-                }
-            }
-            metrics.commitLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
-            metrics.eventsStored.increment(by: result.stored.count)
-            metrics.eventsDuplicate.increment(by: result.duplicates)
-            metrics.triggersEvaluated.increment()
-            if !result.firings.isEmpty {
-                metrics.firings.increment(by: result.firings.count)
-                firingCount += result.firings.count
-                for firing in result.firings {
-                    logger.info(
-                        "automation fired",
-                        metadata: [
-                            "automation": "\(firing.automationName)", "automation_id": "\(firing.automationID.uuidString.lowercased())",
-                            "triggering_event": "\(firing.triggeringEvent?.id.uuidString.lowercased() ?? "none")",
-                        ])
-                }
-            }
-            for (item, outcome) in zip(batch, result.outcomes) { item.continuation.resume(returning: outcome) }
-            publish(result.stored)
-            wakeDeadlineWaiters()
+            try await reloadEngineState()
         } catch {
-            // The transaction rolled back, but the in-memory engine may have moved on: reload it before the next batch.
-            engineNeedsReload = true
-            logger.error("storing a batch of events failed; nothing of it was stored", metadata: ["error": "\(error)", "events": "\(groups.joined().count)"])
-            for item in batch { item.continuation.resume(throwing: error) }
+            logger.error("reloading the engine state failed", metadata: ["error": "\(error)"])
         }
     }
 
@@ -282,8 +245,8 @@ public actor EventPipeline {
             }
             publish(result.stored)
         } catch {
-            engineNeedsReload = true
-            logger.error("proactive evaluation failed", metadata: ["error": "\(error)"])
+            logger.error("proactive evaluation failed; reloading the engine state", metadata: ["error": "\(error)"])
+            await recoverAfterFailedCommit()
         }
     }
 

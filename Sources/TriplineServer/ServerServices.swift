@@ -101,12 +101,19 @@ struct RetentionService: Service {
     }
 }
 
-/// Ends live feeds when the server shuts down, so that open websockets do not hold the shutdown up.
-struct FeedCloser: Service {
+/// Owns the ingest writer's lifetime: hands every committed batch to the pipeline (live feeds, proactive timer) in
+/// commit order, and on graceful shutdown lets the writer commit what was already submitted, then ends the live
+/// feeds so that open websockets do not hold the shutdown up.
+struct PipelineService: Service {
     let pipeline: EventPipeline
 
     func run() async throws {
-        try? await gracefulShutdown()
+        try await withGracefulShutdownHandler {
+            for await result in pipeline.writer.results { await pipeline.committed(result) }
+        } onGracefulShutdown: {
+            // Blocks until the writer has committed what was submitted; run off the cooperative pool.
+            Thread.detachNewThread { pipeline.stopWriter() }
+        }
         await pipeline.finishSubscribers()
     }
 }

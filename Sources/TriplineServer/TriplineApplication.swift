@@ -73,7 +73,7 @@ public enum TriplineApplication {
             ProactiveScheduler(pipeline: pipeline, logger: logger),
             RulesWatcher(catalog: catalog, interval: configuration.rulesPollInterval, logger: logger),
             RetentionService(store: store, retention: configuration.retention, logger: logger),
-            FeedCloser(pipeline: pipeline))
+            PipelineService(pipeline: pipeline))
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
         let automationCount = await catalog.all().count
         logger.info(

@@ -113,6 +113,11 @@ public final class SQLiteStore: DurableStore {
         }
     }
 
+    public func writeBlocking<T>(_ body: (any StoreTransaction) throws -> T) throws -> T {
+        // Blocks: callers run it on a dedicated thread (the ingest writer), not on the cooperative pool.
+        try pool.write { db in try body(Transaction(db: db)) }
+    }
+
     struct Transaction: StoreTransaction {
         let db: Database
 

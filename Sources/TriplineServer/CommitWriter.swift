@@ -1,0 +1,141 @@
+internal import CoreMetrics
+internal import Foundation
+internal import Logging
+import Synchronization
+internal import TriplineCore
+
+/// The ingest writer: one thread that takes every submission waiting, stores and evaluates them in one
+/// transaction, and resumes the submitters. Submitters only touch the queue under a mutex; everything else happens on
+/// the writer thread, which may block on SQLite because it is not part of Swift concurrency's cooperative pool.
+final class CommitWriter: Sendable {
+    struct Pending {
+        var events: [Event]
+        var continuation: CheckedContinuation<EventPipeline.Outcome, any Error>
+    }
+
+    struct Queue {
+        var pending: [Pending] = []
+        var count = 0
+        var running = false
+        var stopping = false
+    }
+
+    let store: any DurableStore
+    let host: EventPipeline.EngineHost
+    let metrics: ServerMetrics
+    let logger: Logger
+    let maximumPending: Int
+    let queue = Mutex(Queue())
+    /// Wakes the writer: one permit per submission, at most one outstanding wake-up matters.
+    let wake = DispatchSemaphore(value: 0)
+    let stopped = DispatchSemaphore(value: 0)
+    /// Committed batches, in commit order, for the pipeline to publish to live feeds (see `PipelineService`).
+    let results: AsyncStream<EventPipeline.BatchResult>
+    private let resultsContinuation: AsyncStream<EventPipeline.BatchResult>.Continuation
+
+    init(store: any DurableStore, host: EventPipeline.EngineHost, metrics: ServerMetrics, logger: Logger, maximumPending: Int) {
+        self.store = store
+        self.host = host
+        self.metrics = metrics
+        self.logger = logger
+        self.maximumPending = maximumPending
+        (results, resultsContinuation) = AsyncStream.makeStream(of: EventPipeline.BatchResult.self, bufferingPolicy: .unbounded)
+    }
+
+    /// Starts the writer thread.
+    func start(pipeline: EventPipeline) {
+        let started = queue.withLock { state -> Bool in
+            if state.running { return false }
+            state.running = true
+            return true
+        }
+        guard started else { return }
+        let thread = Thread { [self] in self.loop(pipeline: pipeline) }
+        thread.name = "tripline-writer"
+        thread.start()
+    }
+
+    /// Stops the writer once everything already submitted is committed; waits for it.
+    func stop() {
+        let wasRunning = queue.withLock { state -> Bool in
+            state.stopping = true
+            return state.running
+        }
+        guard wasRunning else { return }
+        wake.signal()
+        stopped.wait()
+    }
+
+    func submit(_ events: [Event]) async throws -> EventPipeline.Outcome {
+        try await withCheckedThrowingContinuation { continuation in
+            let error = queue.withLock { state -> TriplineError? in
+                if state.stopping { return TriplineError(.limitExceeded, "the server is shutting down; retry against another instance or later") }
+                if state.count + events.count > maximumPending {
+                    return TriplineError(.limitExceeded, "the server is overloaded: \(state.count) events are waiting to be stored; retry later")
+                }
+                state.pending.append(Pending(events: events, continuation: continuation))
+                state.count += events.count
+                return nil
+            }
+            if let error {
+                metrics.rejected("overloaded", count: events.count)
+                continuation.resume(throwing: error)
+                return
+            }
+            wake.signal()
+        }
+    }
+
+    private func loop(pipeline: EventPipeline) {
+        while true {
+            wake.wait()
+            let (batch, stop) = queue.withLock { state -> ([Pending], Bool) in
+                let batch = state.pending
+                state.pending = []
+                state.count = 0
+                return (batch, state.stopping)
+            }
+            metrics.pendingEvents.record(0)
+            if !batch.isEmpty { commit(batch, pipeline: pipeline) }
+            if stop {
+                // Anything that slipped in after the last take is refused by `submit`; nothing is left waiting.
+                queue.withLock { $0.running = false }
+                resultsContinuation.finish()
+                stopped.signal()
+                return
+            }
+        }
+    }
+
+    private func commit(_ batch: [Pending], pipeline: EventPipeline) {
+        let received = Instant(seconds: Date().timeIntervalSince1970)
+        let groups = batch.map(\.events)
+        let started = DispatchTime.now().uptimeNanoseconds
+        do {
+            let result = try store.writeBlocking { transaction in
+                try host.state.withLock { state in
+                    try EventPipeline.evaluate(groups: groups, received: received, state: &state, transaction: transaction)
+                }
+            }
+            for (item, outcome) in zip(batch, result.outcomes) { item.continuation.resume(returning: outcome) }
+            metrics.commitLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+            metrics.eventsStored.increment(by: result.stored.count)
+            metrics.eventsDuplicate.increment(by: result.duplicates)
+            metrics.triggersEvaluated.increment()
+            if !result.firings.isEmpty { metrics.firings.increment(by: result.firings.count) }
+            // Publishing to live feeds and waking the proactive timer happen on the pipeline, after the answers.
+            resultsContinuation.yield(result)
+        } catch {
+            logger.error(
+                "storing a batch of events failed; nothing of it was stored", metadata: ["error": "\(error)", "events": "\(groups.joined().count)"])
+            for item in batch { item.continuation.resume(throwing: error) }
+            // The transaction rolled back but the in-memory engine may have moved on: reload it before going on.
+            let reloaded = DispatchSemaphore(value: 0)
+            Task {
+                await pipeline.recoverAfterFailedCommit()
+                reloaded.signal()
+            }
+            reloaded.wait()
+        }
+    }
+}
