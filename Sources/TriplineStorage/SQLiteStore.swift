@@ -33,6 +33,8 @@ public final class SQLiteStore: DurableStore {
             try db.execute(sql: "PRAGMA busy_timeout = 5000")
         }
         config.label = "tripline"
+        // Two readers are plenty for the API's queries; each connection holds its own page cache.
+        config.maximumReaderCount = 2
         do {
             pool = try DatabasePool(path: configuration.path, configuration: config)
             try Self.migrator.migrate(pool)
