@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 
 extension Automation {
     /// The top-level fields an automation accepts.

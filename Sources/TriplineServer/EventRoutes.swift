@@ -1,9 +1,9 @@
 internal import Logging
 internal import Foundation
-public import Hummingbird
+internal import Hummingbird
 internal import HTTPTypes
 internal import CoreMetrics
-public import TriplineCore
+internal import TriplineCore
 
 /// `/api/events`: ingest, filter queries with paging, counts.
 struct EventRoutes {
@@ -80,13 +80,7 @@ struct EventRoutes {
         var request = request
         let body = try await request.jsonBody(limit: 1 << 20)
         let limit = try limitValue(body["limit"])
-        let now = Instant(seconds: Date().timeIntervalSince1970)
-        let filter: EventFilter
-        do {
-            filter = try EventFilter.decode(body["filter"], now: now)
-        } catch {
-            throw APIError(invalid: error)
-        }
+        let filter = try decodeFilter(body["filter"], now: wallClock())
         return try await page(filter: filter, filterJSON: body["filter"] ?? .null, offset: 0, limit: limit, request: request)
     }
 
@@ -95,12 +89,7 @@ struct EventRoutes {
         guard let token = request.uri.queryParameters["page-token"].map(String.init), let state = PageToken(encoded: token) else {
             throw APIError(.unprocessableContent, "page-token is missing or not a token from a previous page")
         }
-        let filter: EventFilter
-        do {
-            filter = try EventFilter.decode(state.filter, now: state.now)
-        } catch {
-            throw APIError(invalid: error)
-        }
+        let filter = try decodeFilter(state.filter, now: state.now)
         return try await page(filter: filter, filterJSON: state.filter, offset: state.offset, limit: state.limit, request: request, now: state.now)
     }
 
@@ -113,6 +102,15 @@ struct EventRoutes {
             nextPage = .string("http://\(host)/api/events/filter/next?page-token=\(token.encoded)")
         }
         return jsonResponse(.object(["events": .array(result.events.map(\.jsonValue)), "total": .int(Int64(result.total)), "next_page": nextPage]))
+    }
+
+    /// Decodes an `EventFilter`, answering 422 naming the field when it is wrong.
+    func decodeFilter(_ json: JSONValue?, now: Instant) throws -> EventFilter {
+        do {
+            return try EventFilter.decode(json, now: now)
+        } catch {
+            throw APIError(invalid: error)
+        }
     }
 
     func limitValue(_ value: JSONValue?) throws -> Int {
@@ -131,13 +129,7 @@ struct EventRoutes {
         }
         var request = request
         let body = try await request.jsonBody(limit: 1 << 20)
-        let now = Instant(seconds: Date().timeIntervalSince1970)
-        let filter: EventFilter
-        do {
-            filter = try EventFilter.decode(body["filter"], now: now)
-        } catch {
-            throw APIError(invalid: error)
-        }
+        let filter = try decodeFilter(body["filter"], now: wallClock())
         let page = try await store.events(matching: filter, limit: 100_000, offset: 0)
         var counts: [String: (label: String, count: Int, first: Instant, last: Instant)] = [:]
         let unitSeconds = try timeUnitSeconds(body, countable: countable)

@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 public import TriplineCore
 
 /// Reads rules from files and folders: the one place that walks a rules folder, used by the server and the

@@ -14,7 +14,7 @@ struct ProactiveScheduler: Service {
 
     func run() async throws {
         // Graceful shutdown cancels the loop; ending that way is a clean stop, not a failure of the service group.
-        try await ignoringCancellation { try await cancelWhenGracefulShutdown {
+        try await ignoringCancellation { await cancelWhenGracefulShutdown {
             // The first evaluation schedules every proactive trigger.
             await pipeline.tick(now: wallClock())
             while !Task.isCancelled {
@@ -108,7 +108,7 @@ struct PipelineService: Service {
     let pipeline: EventPipeline
 
     func run() async throws {
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             for await result in pipeline.writer.results { await pipeline.committed(result) }
         } onGracefulShutdown: {
             // Blocks until the writer has committed what was submitted; run off the cooperative pool.

@@ -6,7 +6,7 @@ public import Logging
 public import CoreMetrics
 internal import NIOCore
 public import Prometheus
-public import TriplineCore
+internal import TriplineCore
 public import TriplineStorage
 
 /// Builds the whole service: store, pipeline, catalog, HTTP and websocket routes, background services. `tripline
@@ -99,7 +99,7 @@ struct RequestIDMiddleware: RouterMiddleware {
             var response = try await next(request, context)
             response.headers[.xRequestID] = id
             return response
-        } catch let error as HTTPResponseError {
+        } catch let error as any HTTPResponseError {
             if error.status.code >= 500 {
                 context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "status": "\(error.status.code)"])
             }

@@ -1,6 +1,6 @@
-public import TriplineCore
+internal import TriplineCore
 public import Hummingbird
-public import Logging
+internal import Logging
 
 /// The request context of the API: Hummingbird's core storage plus who is calling.
 public struct TriplineRequestContext: RequestContext {

@@ -237,17 +237,19 @@ public final class SQLiteStore: DurableStore {
     }
 
     public func storedAutomations() async throws -> [StoredAutomation] {
-        let rows = try await pool.read { db in try Row.fetchAll(db, sql: "SELECT body, created, updated FROM automations ORDER BY created") }
+        let rows: [(body: String, created: Int64, updated: Int64)] = try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT body, created, updated FROM automations ORDER BY created").map { ($0["body"], $0["created"], $0["updated"]) }
+        }
         var result: [StoredAutomation] = []
         for row in rows {
-            let body: String = row["body"]
+            let body = row.body
             let loaded = Automation.load(text: body, file: "database")
             guard let automation = loaded.automations.first else {
                 logger.error("a stored automation no longer loads", metadata: ["errors": "\(loaded.errors.map(\.description))"])
                 continue
             }
             result.append(
-                StoredAutomation(automation: automation, created: Instant(microseconds: row["created"]), updated: Instant(microseconds: row["updated"])))
+                StoredAutomation(automation: automation, created: Instant(microseconds: row.created), updated: Instant(microseconds: row.updated)))
         }
         return result
     }
