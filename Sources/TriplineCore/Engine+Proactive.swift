@@ -44,6 +44,7 @@ extension Engine {
     mutating func proactiveEvaluation(_ position: Int, asOf: Instant) -> Instant {
         let compiled = eventTriggers[position]
         let trigger = compiled.trigger
+        triggerEvaluations &+= 1
         var runAgain = asOf + trigger.within
         if trigger.forEach.isEmpty, trigger.after.isEmpty {
             // D2 tiles from here; D4: a trigger with `after` waits for its `after` event instead.

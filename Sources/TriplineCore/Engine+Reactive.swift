@@ -114,6 +114,7 @@ extension Engine {
             return
         }
         let now = event.occurred
+        triggerEvaluations &+= interested.count
         for position in interested {
             let compiled = eventTriggers[Int(position)]
             let trigger = compiled.trigger

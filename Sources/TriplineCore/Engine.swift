@@ -182,6 +182,8 @@ public struct Engine<Store: BucketStore>: Sendable {
     /// Incremented whenever held events, composite slots or parked events change, so that a persistent owner knows
     /// when ``auxiliaryState`` needs saving.
     public internal(set) var auxiliaryStateVersion = 0
+    /// How many (event, interested trigger) evaluations and proactive evaluations the engine has run, for metrics.
+    public internal(set) var triggerEvaluations = 0
 
     /// Compiles the automations. Disabled automations are left out, as Prefect does.
     public init(automations: [Automation], store: Store, configuration: EngineConfiguration = EngineConfiguration()) {

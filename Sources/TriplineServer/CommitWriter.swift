@@ -89,13 +89,15 @@ final class CommitWriter: Sendable {
     private func loop(pipeline: EventPipeline) {
         while true {
             wake.wait()
-            let (batch, stop) = queue.withLock { state -> ([Pending], Bool) in
+            let (batch, stop, waiting) = queue.withLock { state -> ([Pending], Bool, Int) in
                 let batch = state.pending
+                let waiting = state.count
                 state.pending = []
                 state.count = 0
-                return (batch, state.stopping)
+                return (batch, state.stopping, waiting)
             }
-            metrics.pendingEvents.record(0)
+            // The queue depth the writer found: how far ingest runs ahead of commits.
+            metrics.pendingEvents.record(waiting)
             if !batch.isEmpty { commit(batch, pipeline: pipeline) }
             if stop {
                 // Anything that slipped in after the last take is refused by `submit`; nothing is left waiting.
@@ -121,7 +123,9 @@ final class CommitWriter: Sendable {
             metrics.commitLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
             metrics.eventsStored.increment(by: result.stored.count)
             metrics.eventsDuplicate.increment(by: result.duplicates)
-            metrics.triggersEvaluated.increment()
+            metrics.commits.increment()
+            metrics.triggersEvaluated.increment(by: result.triggerEvaluations)
+            metrics.evaluationLatency.recordNanoseconds(Int64(result.evaluationNanoseconds))
             if !result.firings.isEmpty { metrics.firings.increment(by: result.firings.count) }
             // Publishing to live feeds and waking the proactive timer happen on the pipeline, after the answers.
             resultsContinuation.yield(result)

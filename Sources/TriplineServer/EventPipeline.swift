@@ -135,6 +135,10 @@ public actor EventPipeline {
     }
 
     struct BatchResult: Sendable {
+        /// Time spent in the trigger engine for the batch (evaluation, not storage).
+        var evaluationNanoseconds: UInt64 = 0
+        /// Interested triggers evaluated for the batch.
+        var triggerEvaluations = 0
         var outcomes: [Outcome] = []
         var stored: [Event] = []
         var duplicates = 0
@@ -168,13 +172,17 @@ public actor EventPipeline {
             result.outcomes.append(outcome)
         }
         var index = 0
+        let evaluationsBefore = state.engine.triggerEvaluations
         while index < queue.count {
             let (event, depth) = queue[index]
             index += 1
+            let started = DispatchTime.now().uptimeNanoseconds
             let firings = state.engine.process(event, now: received)
+            result.evaluationNanoseconds += DispatchTime.now().uptimeNanoseconds - started
             try record(firings, depth: depth, received: received, engine: state.engine, transaction: transaction, result: &result, queue: &queue)
         }
         try saveEngineState(&state, transaction: transaction)
+        result.triggerEvaluations = state.engine.triggerEvaluations - evaluationsBefore
         return result
     }
 

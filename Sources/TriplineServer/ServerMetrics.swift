@@ -7,6 +7,7 @@ public struct ServerMetrics: Sendable {
     let eventsReceived: Counter
     let eventsStored: Counter
     let eventsDuplicate: Counter
+    let commits: Counter
     let triggersEvaluated: Counter
     let firings: Counter
     let evaluationLatency: Timer
@@ -23,8 +24,10 @@ public struct ServerMetrics: Sendable {
         eventsReceived = Counter(label: "tripline_events_received_total", factory: factory)
         eventsStored = Counter(label: "tripline_events_stored_total", factory: factory)
         eventsDuplicate = Counter(label: "tripline_events_duplicate_total", factory: factory)
-        triggersEvaluated = Counter(label: "tripline_batches_evaluated_total", factory: factory)
+        commits = Counter(label: "tripline_commits_total", factory: factory)
+        triggersEvaluated = Counter(label: "tripline_trigger_evaluations_total", factory: factory)
         firings = Counter(label: "tripline_firings_total", factory: factory)
+        // Engine time per committed group of events.
         evaluationLatency = Timer(label: "tripline_evaluation_seconds", factory: factory)
         commitLatency = Timer(label: "tripline_commit_seconds", factory: factory)
         proactiveLateness = Timer(label: "tripline_proactive_lateness_seconds", factory: factory)

@@ -205,6 +205,83 @@ let twiceInAMinute = """
     }
 }
 
+extension ServerEndToEndTests {
+    @Test func aPendingProactiveDeadlineSurvivesKillAndFiresOnTime() async throws {
+        let server = try ServerProcess(rules: [
+            "sla.yaml": """
+                name: job not finished in 10 s
+                trigger: {type: event, posture: Proactive, after: [job.started], expect: [job.finished], for_each: [prefect.resource.id], within: 10}
+                actions: [{type: do-nothing}]
+                """
+        ])
+        try await server.start()
+        let started = Date()
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(1, "job.started", occurred: started, resource: "job.x")]))
+        try await Task.sleep(for: .seconds(1))
+        try await server.kill9()
+        try await server.start()
+        var firedAt: Date?
+        while Date().timeIntervalSince(started) < 14 {
+            if let fired = try? await firings(server), !fired.isEmpty {
+                firedAt = Date()
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let observed = try #require(firedAt, "the proactive firing never came after the restart")
+        let lateness = observed.timeIntervalSince(started) - 10
+        #expect(lateness > -0.05, "it did not fire before the window ended")
+        #expect(lateness < 1.0, "it fired within a second of the window's end (polling every 20 ms), was \(lateness) s late")
+        try await server.stop()
+    }
+
+    @Test func retentionDeletesOldEventsAndTheConfigFileIsRead() async throws {
+        let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
+        let config = server.folder.appendingPathComponent("tripline.yaml")
+        try "retention: 1d\nlog_level: debug\n".write(to: config, atomically: true, encoding: .utf8)
+        server.environment["TRIPLINE_CONFIG"] = config.path
+        try await server.start()
+        let old = Date().addingTimeInterval(-3 * 86_400)
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(1, "old.event", occurred: old), TestEvent.json(2, "new.event")]))
+        let all = #"{"filter": {"occurred": {"since": "2000-01-01T00:00:00Z"}}}"#
+        #expect((try await server.json("POST", "/api/events/filter", json: all).1 as? [String: Any])?["total"] as? Int == 2)
+        try await server.stop()
+        try await server.start()  // retention runs at start, then hourly
+        var total = -1
+        for _ in 0..<50 {
+            total = (try await server.json("POST", "/api/events/filter", json: all).1 as? [String: Any])?["total"] as? Int ?? -1
+            if total == 1 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(total == 1, "the event older than the 1-day retention was deleted, the new one kept")
+        #expect(server.log().contains("debug"), "log_level from the config file applies")
+        try await server.stop()
+    }
+
+    @Test func metricsCountWhatHappened() async throws {
+        let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
+        try await server.start()
+        _ = try await server.request(
+            "POST", "/api/events", json: TestEvent.array([TestEvent.json(1, "job.failed", resource: "job.m"), TestEvent.json(2, "job.failed", resource: "job.m")]))
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(1, "job.failed", resource: "job.m")]))
+        _ = try await server.request("POST", "/api/events", json: "[{}]")
+        let (status, data) = try await server.request("GET", "/metrics")
+        #expect(status == 200)
+        let text = String(decoding: data, as: UTF8.self)
+        func value(_ name: String) -> Double? {
+            text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        #expect(value("tripline_events_received_total") == 3)
+        #expect(value("tripline_events_stored_total") == 3, "two events and the automation's triggered event")
+        #expect(value("tripline_events_duplicate_total") == 1)
+        #expect(value("tripline_firings_total") == 1)
+        #expect((value("tripline_trigger_evaluations_total") ?? 0) >= 2)
+        #expect(text.contains("tripline_events_rejected_total{reason=\"invalid\"} 1"))
+        #expect(text.contains("tripline_evaluation_seconds_bucket"))
+        try await server.stop()
+    }
+}
+
 actor AcknowledgedIDs {
     var ids: [String] = []
     func add(_ more: [String]) { ids += more }
