@@ -104,6 +104,23 @@ public final class SQLiteStore: DurableStore {
                     CREATE INDEX outbox_pending ON outbox(status, available_at);
                     """)
         }
+        migrator.registerMigration("2026-11-23-event-resources") { db in
+            // One row per related resource of an event (the primary one is events.resource_id), so that queries on
+            // related resources use an index instead of reading every event.
+            try db.execute(
+                sql: """
+                    CREATE TABLE event_resources (
+                        event_seq INTEGER NOT NULL REFERENCES events(seq) ON DELETE CASCADE,
+                        role TEXT NOT NULL,
+                        resource_id TEXT NOT NULL
+                    );
+                    CREATE INDEX event_resources_resource ON event_resources(resource_id, role);
+                    CREATE INDEX event_resources_event ON event_resources(event_seq);
+                    INSERT INTO event_resources (event_seq, role, resource_id)
+                        SELECT events.seq, json_extract(related.value, '$."prefect.resource.role"'), json_extract(related.value, '$."prefect.resource.id"')
+                        FROM events, json_each(events.body, '$.related') AS related;
+                    """)
+        }
         return migrator
     }
 
@@ -134,7 +151,13 @@ public final class SQLiteStore: DurableStore {
                     event.id.uuidString.lowercased(), event.occurred.microseconds, received.microseconds, event.event, event.resource.id,
                     stored.jsonValue.jsonText,
                 ])
-            return db.changesCount > 0
+            guard db.changesCount > 0 else { return false }
+            if !event.related.isEmpty {
+                let seq = db.lastInsertedRowID
+                let related = try db.cachedStatement(sql: "INSERT INTO event_resources (event_seq, role, resource_id) VALUES (?, ?, ?)")
+                for resource in event.related { try related.execute(arguments: [seq, resource.role ?? "", resource.id]) }
+            }
+            return true
         }
 
         func saveBuckets(_ changes: [(address: BucketAddress, bucket: Bucket?)]) throws {
@@ -201,6 +224,23 @@ public final class SQLiteStore: DurableStore {
             }
             if let ids = filter.resource?.ids, !ids.isEmpty {
                 conditions.append("resource_id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ",")))")
+                arguments += ids
+            }
+            func placeholders(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ",") }
+            if let prefixes = filter.namePrefixes, !prefixes.isEmpty {
+                conditions.append("(" + prefixes.map { _ in "substr(event, 1, length(?)) = ?" }.joined(separator: " OR ") + ")")
+                for prefix in prefixes { arguments += [prefix, prefix] }
+            }
+            for related in filter.related {
+                guard let ids = related.ids, !ids.isEmpty else { continue }
+                conditions.append("seq IN (SELECT event_seq FROM event_resources WHERE resource_id IN (\(placeholders(ids.count))))")
+                arguments += ids
+            }
+            for any in filter.anyResource {
+                guard let ids = any.ids, !ids.isEmpty else { continue }
+                conditions.append(
+                    "(resource_id IN (\(placeholders(ids.count))) OR seq IN (SELECT event_seq FROM event_resources WHERE resource_id IN (\(placeholders(ids.count)))))")
+                arguments += ids
                 arguments += ids
             }
             if let ids = filter.ids, !ids.isEmpty {
@@ -304,7 +344,7 @@ public final class SQLiteStore: DurableStore {
 
     /// Counts rows of a table, for tests and diagnostics.
     public func count(table: String) async throws -> Int {
-        guard ["events", "automations", "engine_buckets", "firings", "outbox"].contains(table) else { return 0 }
+        guard ["events", "event_resources", "automations", "engine_buckets", "firings", "outbox"].contains(table) else { return 0 }
         return try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
     }
 }
