@@ -18,6 +18,9 @@ final class CommitWriter: Sendable {
         var count = 0
         var running = false
         var stopping = false
+        /// Whether the writer is (about to be) waiting on `wake`; only then does a submission signal it, so that a
+        /// busy writer is not woken once per request for nothing.
+        var asleep = false
     }
 
     let store: any DurableStore
@@ -57,12 +60,14 @@ final class CommitWriter: Sendable {
 
     /// Stops the writer once everything already submitted is committed; waits for it.
     func stop() {
-        let wasRunning = queue.withLock { state -> Bool in
+        let (wasRunning, asleep) = queue.withLock { state -> (Bool, Bool) in
             state.stopping = true
-            return state.running
+            let asleep = state.asleep
+            state.asleep = false
+            return (state.running, asleep)
         }
         guard wasRunning else { return }
-        wake.signal()
+        if asleep { wake.signal() }
         stopped.wait()
     }
 
@@ -82,13 +87,25 @@ final class CommitWriter: Sendable {
                 continuation.resume(throwing: error)
                 return
             }
-            wake.signal()
+            let shouldWake = queue.withLock { state -> Bool in
+                guard state.asleep else { return false }
+                state.asleep = false
+                return true
+            }
+            if shouldWake { wake.signal() }
         }
     }
 
     private func loop(pipeline: EventPipeline) {
         while true {
-            wake.wait()
+            let idle = queue.withLock { state -> Bool in
+                if state.pending.isEmpty, !state.stopping {
+                    state.asleep = true
+                    return true
+                }
+                return false
+            }
+            if idle { wake.wait() }
             let (batch, stop, waiting) = queue.withLock { state -> ([Pending], Bool, Int) in
                 let batch = state.pending
                 let waiting = state.count

@@ -1,4 +1,5 @@
 internal import Foundation
+import Synchronization
 public import Hummingbird
 internal import HummingbirdWebSocket
 internal import HTTPTypes
@@ -91,9 +92,18 @@ public enum TriplineApplication {
 struct RequestIDMiddleware: RouterMiddleware {
     typealias Context = TriplineRequestContext
 
+    /// Request ids: a per-process random prefix and a counter (cheaper than a UUID per request, unique per process).
+    static let prefix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    static let counter = Atomic<UInt64>(0)
+
+    static func nextID() -> String {
+        let number = counter.wrappingAdd(1, ordering: .relaxed).newValue
+        return "\(prefix)-\(String(number, radix: 16))"
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        let id = request.headers[.xRequestID].map { String($0.prefix(64)) } ?? String(UUID().uuidString.prefix(8)).lowercased()
+        let id = request.headers[.xRequestID].map { String($0.prefix(64)) } ?? Self.nextID()
         context.logger[metadataKey: "request_id"] = "\(id)"
         do {
             var response = try await next(request, context)
