@@ -36,6 +36,8 @@ sleep 4
 id=$("$venv/bin/python" -c "
 from prefect.events import emit_event
 event = emit_event(event='ci.prefect-client.check', resource={'prefect.resource.id': 'ci.check'}, payload={'n': 1})
+# An object landing under incoming/ fires the shipped S3 automation at once.
+emit_event(event='aws.s3.ObjectCreated:Put', resource={'prefect.resource.id': 'aws.s3.bucket.acme-lake', 'aws.s3.key': 'incoming/ci.parquet'}, payload={'size': 10})
 print(event.id)" | tail -1)
 [ -n "$id" ] || fail "emit_event returned no event"
 for _ in $(seq 1 50); do
@@ -45,7 +47,13 @@ for _ in $(seq 1 50); do
 done
 [ "$total" = "1" ] || fail "the event emitted by Prefect's client was not stored"
 echo "ok: an event emitted by Prefect's client over /api/events/in is stored"
-for _ in $(seq 1 50); do grep -q "$id" "$work/stream.txt" && break; sleep 0.2; done
+for _ in $(seq 1 50); do
+    grep -q "$id" "$work/stream.txt" && grep -q '"prefect.automation.triggered"' "$work/stream.txt" && break
+    sleep 0.2
+done
 kill $stream 2>/dev/null || true
 grep -q "$id" "$work/stream.txt" || fail "prefect event stream did not receive the event: $(tail -3 "$work/stream.txt")"
 echo "ok: prefect event stream receives it over /api/events/out"
+grep -q '"prefect.automation.triggered"' "$work/stream.txt" || fail "prefect event stream did not receive the automation's triggered event"
+grep -q 'ingest objects landing in s3://acme-lake/incoming/' "$work/stream.txt" || fail "the triggered event does not name the automation"
+echo "ok: the firing's prefect.automation.triggered event reaches prefect event stream"
