@@ -243,7 +243,6 @@ extension Automation {
         let matchPayload = reader.optional("match_payload").map {
             PayloadPredicate.decode($0, path: reader.childPath("match_payload"), diagnostics: diagnostics)
         }
-        if let type = reader.optional("type"), case .string = type.kind {}
         reader.rejectUnknown(known: eventTriggerFields)
         return EventTrigger(
             id: id, match: match ?? ResourceSpecification(), matchRelated: related, matchRelatedIsList: relatedIsList, after: after,

@@ -34,11 +34,12 @@ public struct Replay<Store: BucketStore>: Sendable {
     /// - Returns: The remaining firings, in order.
     public mutating func finish(until: Instant) -> [Firing] {
         var firings: [Firing] = []
-        if !started {
+        if !started, let start {
             started = true
-            if let start { firings += engine.advance(to: start) }
+            firings += engine.advance(to: start)
         }
-        if started, start != nil || engine.clock != nil { firings += engine.advance(to: until) }
+        // Without events and without a start time the clock never started, so there is nothing to run.
+        if started { firings += engine.advance(to: until) }
         return firings
     }
 }

@@ -52,11 +52,11 @@ struct ObjectReader {
     /// The member `key`; reports it as missing when absent or null.
     mutating func required(_ key: String, hint: String? = nil) -> RuleNode? {
         used.insert(key)
-        guard let value = members.first(where: { $0.key == key })?.value, case let kind = value.kind else {
+        guard let value = members.first(where: { $0.key == key })?.value else {
             diagnostics.report(.missingField, "is required", path: childPath(key), at: node, hint: hint)
             return nil
         }
-        if case .null = kind {
+        if case .null = value.kind {
             diagnostics.report(.missingField, "is required and may not be null", path: childPath(key), at: value, hint: hint)
             return nil
         }

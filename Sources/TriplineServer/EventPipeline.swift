@@ -38,8 +38,6 @@ public actor EventPipeline {
     private var automations: [Automation]
     private var subscribers: [UUID: AsyncStream<Event>.Continuation] = [:]
     private var deadlineWaiters: [CheckedContinuation<Void, Never>] = []
-    /// Stored firings since start, for tests and the status endpoint.
-    public private(set) var firingCount = 0
 
     /// Creates a pipeline over `store` for `automations`; call ``start()`` before submitting.
     public init(store: any DurableStore, automations: [Automation], logger: Logger, metrics: ServerMetrics, maximumPending: Int = 200_000) {
@@ -111,7 +109,6 @@ public actor EventPipeline {
     /// Called by the writer after each commit, off the submitters' path.
     func committed(_ result: BatchResult) {
         if !result.firings.isEmpty {
-            firingCount += result.firings.count
             for firing in result.firings {
                 logger.info(
                     "automation fired",
@@ -246,7 +243,6 @@ public actor EventPipeline {
             if let due, due <= now { metrics.proactiveLateness.recordMicroseconds(Int64(now.microseconds - due.microseconds)) }
             if !result.firings.isEmpty {
                 metrics.firings.increment(by: result.firings.count)
-                firingCount += result.firings.count
                 for firing in result.firings {
                     logger.info("automation fired (proactive)", metadata: ["automation": "\(firing.automationName)"])
                 }
@@ -312,9 +308,6 @@ public actor EventPipeline {
         for continuation in subscribers.values { continuation.finish() }
         subscribers.removeAll()
     }
-
-    /// The automations the engine evaluates.
-    public func currentAutomations() -> [Automation] { automations }
 
     /// The number of open buckets.
     public func openBuckets() -> Int { host.state.withLock { $0.engine.store.count } }

@@ -34,7 +34,8 @@ struct EventWebSockets {
         } else if let header = request.headerFields[.authorization], let token = AuthenticationMiddleware.match(header: header, tokens: configuration.tokens) {
             headerScope = token.scope
         }
-        if !prefectProtocol, (headerScope ?? .ingest) < required || headerScope == nil {
+        // Legacy mode (no `prefect` subprotocol) has no handshake: the upgrade request must carry the credential.
+        if !prefectProtocol, headerScope.map({ $0 < required }) ?? true {
             metrics.authenticationFailures.increment()
             logger.notice("websocket upgrade without credentials refused", metadata: ["path": "\(path)"])
             return .dontUpgrade

@@ -5,15 +5,15 @@ import TriplineServer
 
 /// Reading rules and events from files, for the commands.
 enum InputFiles {
-    /// Every rules file under `paths`; see ``RulesLoader/ruleFiles(_:)``.
-    static func ruleFiles(_ paths: [String]) throws(TriplineError) -> [String] { try RulesLoader.ruleFiles(paths) }
-
-    /// Reads a text file.
-    static func text(_ path: String) throws(TriplineError) -> String { try RulesLoader.text(path) }
-
-    /// Loads automations from files or folders; see ``RulesLoader/automations(_:)``.
-    static func automations(_ paths: [String]) throws(TriplineError) -> (automations: [Automation], errors: [TriplineError]) {
-        try RulesLoader.automations(paths)
+    /// Loads automations from a file or folder for a command; prints every problem and exits with status 2 when
+    /// there is any.
+    static func automationsOrExit(_ path: String) throws -> [Automation] {
+        let loaded = try RulesLoader.automations([path])
+        if !loaded.errors.isEmpty {
+            for error in loaded.errors { printError("error: \(error)") }
+            throw ExitCode(2)
+        }
+        return loaded.automations
     }
 
     /// Calls `body` with each line of a file (1-based line numbers), reading in chunks so that large files stream.

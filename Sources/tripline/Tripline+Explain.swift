@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TriplineCore
+import TriplineServer
 
 extension Tripline {
     struct Explain: ParsableCommand {
@@ -25,13 +26,9 @@ extension Tripline {
         var json = false
 
         func run() throws {
-            let loaded = try InputFiles.automations([automations])
-            if !loaded.errors.isEmpty {
-                for error in loaded.errors { printError("error: \(error)") }
-                throw ExitCode(2)
-            }
+            let automationList = try InputFiles.automationsOrExit(automations)
             let target = try readEvent()
-            var replay = TriplineCore.Replay(engine: Engine(automations: loaded.automations, store: InMemoryBucketStore()))
+            var replay = TriplineCore.Replay(engine: Engine(automations: automationList, store: InMemoryBucketStore()))
             if let history {
                 try InputFiles.forEachLine(history) { number, line in
                     if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { return }
@@ -52,7 +49,7 @@ extension Tripline {
             for note in notes.all where note.automation == nil {
                 text.append("  \(note.message)")
             }
-            for automation in loaded.automations {
+            for automation in automationList {
                 var failures: [String] = []
                 var triggerLines: [String] = []
                 let triggers = automation.trigger.eventTriggers
@@ -96,7 +93,7 @@ extension Tripline {
         }
 
         private func readEvent() throws -> Event {
-            let content = try InputFiles.text(event)
+            let content = try RulesLoader.text(event)
             let trimmed = content.trimmingCharacters(in: .whitespacesAndNewlines)
             do {
                 if let value = try? JSONValue.parse(trimmed) { return try Event.decode(value) }

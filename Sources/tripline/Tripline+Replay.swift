@@ -32,12 +32,8 @@ extension Tripline {
         func run() throws {
             let untilInstant = try parseTimestamp(until, option: "--until")
             let startInstant = try start.map { try parseTimestamp($0, option: "--start") }
-            let loaded = try InputFiles.automations([automations])
-            if !loaded.errors.isEmpty {
-                for error in loaded.errors { printError("error: \(error)") }
-                throw ExitCode(2)
-            }
-            var replay = TriplineCore.Replay(engine: Engine(automations: loaded.automations, store: InMemoryBucketStore()), start: startInstant)
+            let automationList = try InputFiles.automationsOrExit(automations)
+            var replay = TriplineCore.Replay(engine: Engine(automations: automationList, store: InMemoryBucketStore()), start: startInstant)
             var output = OutputBuffer()
             var skipped = 0
             do {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import TriplineCore
+import TriplineServer
 
 extension Tripline {
     struct Validate: ParsableCommand {
@@ -16,7 +17,7 @@ extension Tripline {
         func run() throws {
             let files: [String]
             do {
-                files = try InputFiles.ruleFiles(paths)
+                files = try RulesLoader.ruleFiles(paths)
             } catch {
                 printError("error: \(error)")
                 throw ExitCode(2)
@@ -26,7 +27,7 @@ extension Tripline {
             for file in files {
                 let text: String
                 do {
-                    text = try InputFiles.text(file)
+                    text = try RulesLoader.text(file)
                 } catch {
                     printError("\(file): error: \(error.reason)")
                     problems += 1

@@ -1,5 +1,6 @@
 import Testing
 import TriplineCore
+import TriplineTestKit
 
 @Suite struct ResourceSpecificationTests {
     let resource = Resource(["prefect.resource.id": "prefect.flow-run.abc", "env": "prod", "team": "data"])
@@ -59,7 +60,7 @@ import TriplineCore
     ]
 
     func predicate(_ yaml: String) throws -> PayloadPredicate {
-        let automations = try TriplineTestKitShim.load(
+        let automations = try TestEvents.automations(
             """
             name: p
             trigger: {type: event, posture: Reactive, match_payload: \(yaml)}
@@ -125,14 +126,5 @@ import TriplineCore
         #expect(messages.contains { $0.contains("is not a valid payload path") })
         #expect(messages.contains { $0.contains("{\"eq\": 5}") }, "a bare number gets a hint to use eq")
         #expect(loaded.errors.allSatisfy { $0.location?.file == "p.yaml" && $0.location!.line == 2 })
-    }
-}
-
-/// Loads automations for tests in this file.
-enum TriplineTestKitShim {
-    static func load(_ yaml: String) throws -> [Automation] {
-        let loaded = Automation.load(text: yaml, file: "test.yaml")
-        if let first = loaded.errors.first { throw first }
-        return loaded.automations
     }
 }
