@@ -97,9 +97,10 @@ import TriplineKafka
 
         let two = try RunningConsumer(configuration)
         let twoReader = Reader(two.consumer)
-        // The second member joins when it polls; the first takes part in the rebalance while it polls too.
-        async let drainedOne = oneReader.drain(for: .seconds(8))
-        async let drainedTwo = twoReader.drain(for: .seconds(8))
+        // The second member joins when it polls; the first takes part in the rebalance while it polls too (a
+        // cooperative rebalance takes two rounds: revoke, then assign).
+        async let drainedOne = oneReader.drain(for: .seconds(12))
+        async let drainedTwo = twoReader.drain(for: .seconds(12))
         let (fromOne, fromTwo) = try await (drainedOne, drainedTwo)
         let a = one.consumer.assignment
         let b = two.consumer.assignment
@@ -171,19 +172,22 @@ import TriplineKafka
         try await producer.produce(50, to: "measured")
         let metrics = TestMetrics()
         let consumer = try RunningConsumer(consumerConfiguration(cluster.bootstrapServers, group: "measured", topics: ["measured"]), metrics: metrics)
-        let records = try await Reader(consumer.consumer).read(50)
+        let reader = Reader(consumer.consumer)
+        let records = try await reader.read(50)
         try consumer.consumer.storeOffset(records[19])
         try await consumer.consumer.commit()
         let lagDimensions = [("group", "measured"), ("topic", "measured"), ("partition", "0")]
         let lagged = try await eventually(timeout: .seconds(10)) {
             (try? metrics.expectGauge("tripline_kafka_consumer_lag", lagDimensions).lastValue) == 30
         }
-        #expect(lagged, "50 records, 20 processed: lag 30")
+        #expect(lagged, "50 records, 20 processed: lag 30; recorders: \(metrics.recorders.map { "\($0.label) \($0.dimensions) \($0.lastValue ?? -1)" })")
         #expect(try metrics.expectTimer("tripline_kafka_commit_seconds", [("group", "measured")]).values.count == 1)
         #expect(metrics.counterTotal(label: "tripline_kafka_messages_total") == 50)
         try consumer.consumer.storeOffset(records[49])
         #expect(try await eventually(timeout: .seconds(10)) { (try? metrics.expectGauge("tripline_kafka_consumer_lag", lagDimensions).lastValue) == 0 })
+        #expect(try metrics.expectGauge("tripline_kafka_messages_per_second", [("group", "measured")]).values.contains { $0 > 0 })
         try await consumer.stop()
+        withExtendedLifetime(reader) {}
         try await producer.stop()
     }
 
