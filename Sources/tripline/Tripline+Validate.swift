@@ -15,21 +15,27 @@ extension Tripline {
         var quiet = false
 
         func run() throws {
-            let files: [String]
+            let files: [RulesLoader.RuleFile]
             do {
-                files = try RulesLoader.ruleFiles(paths)
+                files = try RulesLoader.classifiedRuleFiles(paths)
             } catch {
                 printError("error: \(error)")
                 throw ExitCode(2)
             }
             var problems = 0
             var automations = 0
-            for file in files {
+            for ruleFile in files {
+                let file = ruleFile.path
                 let text: String
                 do {
                     text = try RulesLoader.text(file)
                 } catch {
                     printError("\(file): error: \(error.reason)")
+                    problems += 1
+                    continue
+                }
+                guard ruleFile.kind == .automations else {
+                    print("\(file): error: \(ruleFile.kind.rawValue) are not supported by this version")
                     problems += 1
                     continue
                 }
