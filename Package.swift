@@ -32,6 +32,16 @@ let package = Package(
             dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(
+            name: "TriplineIngest",
+            dependencies: ["TriplineCore", "COpenSSL"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "TriplineStorage",
             dependencies: [
