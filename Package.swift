@@ -55,6 +55,7 @@ let package = Package(
             name: "TriplineServer",
             dependencies: [
                 "TriplineCore",
+                "TriplineIngest",
                 "TriplineStorage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -93,7 +94,7 @@ let package = Package(
         .testTarget(
             name: "TriplineServerTests",
             dependencies: [
-                "TriplineCore", "TriplineServer", "TriplineStorage", "TriplineTestKit",
+                "TriplineCore", "TriplineServer", "TriplineStorage", "TriplineTestKit", "TriplineIngest",
             ],
             swiftSettings: swiftSettings
         ),
