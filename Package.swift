@@ -75,8 +75,9 @@ let package = Package(
             name: "tripline",
             dependencies: [
                 "TriplineCore",
+                "TriplineIngest",
                 "TriplineServer",
-                                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),

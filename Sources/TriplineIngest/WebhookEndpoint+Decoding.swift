@@ -57,13 +57,11 @@ extension WebhookEndpoint {
                     hint: "one of \(Preset.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
-        guard let slug, let preset = presetValue else {
-            reader.rejectUnknown(known: knownFields)
-            return nil
-        }
-        var endpoint = WebhookEndpoint(slug: slug, preset: preset)
+        // Read on even without a slug or preset, so that every problem is reported at once.
+        let complete = slug != nil && presetValue != nil
+        var endpoint = WebhookEndpoint(slug: slug ?? "", preset: presetValue ?? .generic)
         endpoint.source = node.location
-        endpoint.name = reader.string("name") ?? slug
+        endpoint.name = reader.string("name") ?? endpoint.slug
         endpoint.description = reader.string("description") ?? ""
         endpoint.enabled = reader.bool("enabled") ?? true
 
@@ -120,6 +118,7 @@ extension WebhookEndpoint {
             }
         }
         reader.rejectUnknown(known: knownFields)
+        guard complete else { return nil }
         endpoint.check(node: node, path: path, diagnostics: diagnostics)
         return endpoint
     }
