@@ -47,6 +47,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(
+            name: "TriplineIngest",
+            dependencies: ["TriplineCore", "COpenSSL"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "TriplineStorage",
             dependencies: [
@@ -60,6 +70,7 @@ let package = Package(
             name: "TriplineServer",
             dependencies: [
                 "TriplineCore",
+                "TriplineIngest",
                 "TriplineStorage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -79,8 +90,9 @@ let package = Package(
             name: "tripline",
             dependencies: [
                 "TriplineCore",
+                "TriplineIngest",
                 "TriplineServer",
-                                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -109,7 +121,7 @@ let package = Package(
         .testTarget(
             name: "TriplineServerTests",
             dependencies: [
-                "TriplineCore", "TriplineServer", "TriplineStorage", "TriplineTestKit",
+                "TriplineCore", "TriplineServer", "TriplineStorage", "TriplineTestKit", "TriplineIngest",
             ],
             swiftSettings: swiftSettings
         ),

@@ -8,7 +8,11 @@ public import CoreMetrics
 internal import NIOCore
 public import Prometheus
 internal import TriplineCore
+internal import TriplineIngest
 public import TriplineStorage
+#if canImport(FoundationNetworking)
+internal import FoundationNetworking
+#endif
 
 /// Builds the whole service: store, pipeline, catalog, HTTP and websocket routes, background services. `tripline
 /// serve` and the tests call the same function.
@@ -21,6 +25,8 @@ public enum TriplineApplication {
         public let catalog: AutomationCatalog
         /// The store.
         public let store: SQLiteStore
+        /// The webhook endpoints.
+        public let webhooks: WebhookCatalog
     }
 
     /// Builds the application.
@@ -47,6 +53,9 @@ public enum TriplineApplication {
         let pipeline = EventPipeline(store: store, automations: [], logger: logger, metrics: metrics, maximumPending: configuration.maximumPendingEvents)
         let catalog = AutomationCatalog(rulesPath: configuration.rulesPath, store: store, pipeline: pipeline, logger: logger, metrics: metrics)
         try await catalog.load()
+        let webhooks = WebhookCatalog(rulesPath: configuration.rulesPath, aws: AWSMessageVerifier(fetch: fetchFromAWS), logger: logger)
+        if let error = webhooks.reload(force: true).first { throw error }
+        let recorder = DeliveryRecorder(log: store, logger: logger)
         try await pipeline.start()
 
         let router = Router(context: TriplineRequestContext.self)
@@ -55,6 +64,8 @@ public enum TriplineApplication {
         HealthRoutes(store: store, catalog: catalog, prometheus: prometheus, pipeline: pipeline).register(on: router)
         EventRoutes(pipeline: pipeline, store: store, configuration: configuration, metrics: metrics).register(on: router)
         AutomationRoutes(catalog: catalog).register(on: router)
+        WebhookRoutes(catalog: webhooks, pipeline: pipeline, recorder: recorder, log: store, configuration: configuration, metrics: metrics)
+            .register(on: router)
         if configuration.benchmarkRoutes {
             let limit = configuration.maximumBodySize
             router.post("/api/bench/noop") { request, _ in
@@ -72,19 +83,27 @@ public enum TriplineApplication {
             logger: logger)
         application.addServices(
             ProactiveScheduler(pipeline: pipeline, logger: logger),
-            RulesWatcher(catalog: catalog, interval: configuration.rulesPollInterval, logger: logger),
-            RetentionService(store: store, retention: configuration.retention, logger: logger),
-            PipelineService(pipeline: pipeline))
+            RulesWatcher(catalog: catalog, webhooks: webhooks, interval: configuration.rulesPollInterval, logger: logger),
+            RetentionService(store: store, deliveries: store, retention: configuration.retention, logger: logger),
+            PipelineService(pipeline: pipeline),
+            recorder)
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
         let automationCount = await catalog.all().count
         logger.info(
             "tripline ready",
             metadata: [
                 "address": "\(configuration.host):\(configuration.port)", "database": "\(configuration.databasePath)",
-                "automations": "\(automationCount)", "startup_ms": "\(Int(elapsed))",
+                "automations": "\(automationCount)", "webhooks": "\(webhooks.all().count)", "startup_ms": "\(Int(elapsed))",
                 "authentication": "\(configuration.tokens.isEmpty ? "none (loopback only)" : "\(configuration.tokens.count) tokens")",
             ])
-        return (application, Parts(pipeline: pipeline, catalog: catalog, store: store))
+        return (application, Parts(pipeline: pipeline, catalog: catalog, store: store, webhooks: webhooks))
+    }
+
+    /// GETs an AWS URL (SNS signing certificates and subscription confirmations; the verifier checks the host).
+    @Sendable static func fetchFromAWS(_ url: URL) async throws -> (status: Int, body: [UInt8]) {
+        let request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 10)
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, [UInt8](data.prefix(1 << 20)))
     }
 }
 

@@ -121,6 +121,7 @@ public final class SQLiteStore: DurableStore {
                         FROM events, json_each(events.body, '$.related') AS related;
                     """)
         }
+        registerWebhookMigrations(&migrator)
         return migrator
     }
 
@@ -344,7 +345,7 @@ public final class SQLiteStore: DurableStore {
 
     /// Counts rows of a table, for tests and diagnostics.
     public func count(table: String) async throws -> Int {
-        guard ["events", "event_resources", "automations", "engine_buckets", "firings", "outbox"].contains(table) else { return 0 }
+        guard ["events", "event_resources", "automations", "engine_buckets", "firings", "outbox", "webhook_deliveries"].contains(table) else { return 0 }
         return try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
     }
 }
