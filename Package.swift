@@ -54,7 +54,12 @@ let package = Package(
         ),
         .target(
             name: "TriplineIngest",
-            dependencies: ["TriplineCore", "COpenSSL"],
+            dependencies: [
+                "TriplineCore", "COpenSSL", "TriplineKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

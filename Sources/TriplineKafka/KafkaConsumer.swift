@@ -191,6 +191,31 @@ public final class KafkaConsumer: Service, Sendable {
         return nil
     }
 
+    /// Up to `maximum` records: waits for the first (looking at `stop` every poll interval), then takes only what is
+    /// already buffered. For owners that process records in batches and run the consumer's lifecycle themselves.
+    /// - Returns: `nil` once the consumer is closed (or closing); an empty batch when `stop` became true first.
+    /// - Throws: A ``KafkaError`` with code `.fatal` when librdkafka raised a fatal error.
+    public func nextBatch(maximum: Int, stop: @Sendable () -> Bool) async throws -> [KafkaConsumerMessage]? {
+        let timeout = Int32(clamping: configuration.pollInterval.milliseconds)
+        var batch: [KafkaConsumerMessage] = []
+        while batch.isEmpty {
+            guard state.withLock({ $0.mayPoll }) else { return nil }
+            if stop() || Task.isCancelled { return [] }
+            if let message = try poll(timeoutMilliseconds: 0) {
+                batch.append(message)
+                break
+            }
+            let client = self.client
+            let result: Result<KafkaConsumerMessage?, KafkaError> = await withCheckedContinuation { continuation in
+                // Blocking poll bounded by `pollInterval`, on the consumer's serial queue, off the cooperative pool.
+                client.pollQueue.async { continuation.resume(returning: Result { () throws(KafkaError) in try self.poll(timeoutMilliseconds: timeout) }) }
+            }
+            if let message = try result.get() { batch.append(message) }
+        }
+        while batch.count < maximum, state.withLock({ $0.mayPoll }), let message = try poll(timeoutMilliseconds: 0) { batch.append(message) }
+        return batch
+    }
+
     /// Polls the consumer once, copying the record out of librdkafka's buffers.
     /// - Important: With a timeout above 0, call only from ``RDKafkaClient/pollQueue``.
     private func poll(timeoutMilliseconds: Int32) throws(KafkaError) -> KafkaConsumerMessage? {

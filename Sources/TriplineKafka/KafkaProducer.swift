@@ -174,7 +174,7 @@ public final class KafkaProducer: Service, Sendable {
                     deliver(await client.serveEventsWaiting(milliseconds: interval))
                 }
             } onGracefulShutdown: {
-                self.triggerGracefulShutdown()
+                if self.configuration.stopOnGracefulShutdown { self.triggerGracefulShutdown() }
             }
         } onCancel: {
             self.triggerGracefulShutdown()

@@ -11,6 +11,9 @@ public struct KafkaProducerConfiguration: Sendable {
     public var flushTimeout: Duration = .seconds(10)
     /// How long the event loop's blocking wait lasts before it looks at shutdown again.
     public var pollInterval: Duration = .milliseconds(100)
+    /// Stop when the service group shuts down gracefully. An owner that still produces during its own shutdown sets
+    /// this to `false` and calls ``KafkaProducer/triggerGracefulShutdown()`` when it is done.
+    public var stopOnGracefulShutdown = true
     /// Any other librdkafka property (security settings …); applied last, except `enable.idempotence` and `acks`.
     public var additionalProperties: [String: String] = [:]
 
