@@ -88,6 +88,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TriplineIngestTests",
+            dependencies: ["TriplineCore", "TriplineIngest"],
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "TriplineCLITests",
             dependencies: ["TriplineCore", "TriplineTestKit"],
             swiftSettings: swiftSettings
