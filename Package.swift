@@ -119,6 +119,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TriplineIngestTests",
+            dependencies: [
+                "TriplineCore", "TriplineIngest", "TriplineKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "TriplineCLITests",
             dependencies: ["TriplineCore", "TriplineTestKit"],
             swiftSettings: swiftSettings

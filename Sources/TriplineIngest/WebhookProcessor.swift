@@ -147,7 +147,7 @@ public struct WebhookProcessor: Sendable {
 
 extension JSONValue {
     /// The member at a dot path (`data.object.id`), or `nil`.
-    subscript(path path: String) -> JSONValue? {
+    public subscript(path path: String) -> JSONValue? {
         var current: JSONValue? = self
         for component in path.split(separator: ".") {
             guard case .object(let object)? = current else { return nil }
@@ -157,7 +157,7 @@ extension JSONValue {
     }
 
     /// A string member, or a number written as text.
-    var textValue: String? {
+    public var textValue: String? {
         switch self {
         case .string(let text): text
         case .int(let number): String(number)

@@ -53,7 +53,8 @@ public enum TriplineApplication {
         let pipeline = EventPipeline(store: store, automations: [], logger: logger, metrics: metrics, maximumPending: configuration.maximumPendingEvents)
         let catalog = AutomationCatalog(rulesPath: configuration.rulesPath, store: store, pipeline: pipeline, logger: logger, metrics: metrics)
         try await catalog.load()
-        let webhooks = WebhookCatalog(rulesPath: configuration.rulesPath, aws: AWSMessageVerifier(fetch: fetchFromAWS), logger: logger)
+        let pinned = try configuration.snsCertificatesPath.map { path throws(TriplineError) in try AWSMessageVerifier.pinnedCertificates(folder: path) } ?? [:]
+        let webhooks = WebhookCatalog(rulesPath: configuration.rulesPath, aws: AWSMessageVerifier(fetch: fetchFromAWS, pinned: pinned), logger: logger)
         if let error = webhooks.reload(force: true).first { throw error }
         let recorder = DeliveryRecorder(log: store, logger: logger)
         try await pipeline.start()

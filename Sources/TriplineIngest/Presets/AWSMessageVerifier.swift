@@ -10,16 +10,36 @@ public final class AWSMessageVerifier: Sendable {
 
     let fetch: Fetch
     let cache = Mutex<[String: SigningCertificate]>([:])
+    let pinned: [String: SigningCertificate]
     let maximumCached: Int
 
     /// Creates a verifier.
     /// - Parameters:
     ///   - fetch: How to GET an AWS URL.
-    ///   - certificates: Certificates known in advance by URL (tests, or air-gapped deployments).
-    public init(fetch: @escaping Fetch, certificates: [String: SigningCertificate] = [:], maximumCached: Int = 64) {
+    ///   - pinned: Certificates known in advance, by file name (the last path component of their SigningCertURL,
+    ///     e.g. `SimpleNotificationService-….pem`): used instead of fetching, for networks without access to AWS
+    ///     and for tests. The URL must still be an SNS URL.
+    public init(fetch: @escaping Fetch, pinned: [String: SigningCertificate] = [:], maximumCached: Int = 64) {
         self.fetch = fetch
+        self.pinned = pinned
         self.maximumCached = maximumCached
-        cache.withLock { $0 = certificates }
+    }
+
+    /// Reads every `*.pem` of `folder` as pinned certificates.
+    /// - Throws: A ``TriplineError`` naming a file that is not a certificate.
+    public static func pinnedCertificates(folder: String) throws(TriplineError) -> [String: SigningCertificate] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { throw TriplineError(.io, "cannot read the folder \(folder)") }
+        var certificates: [String: SigningCertificate] = [:]
+        for name in names where name.hasSuffix(".pem") {
+            let path = (folder as NSString).appendingPathComponent(name)
+            guard let data = FileManager.default.contents(atPath: path) else { throw TriplineError(.io, "cannot read \(path)") }
+            do {
+                certificates[name] = try SigningCertificate(pem: [UInt8](data))
+            } catch {
+                throw TriplineError(.io, "\(path): \(error.description)")
+            }
+        }
+        return certificates
     }
 
     /// Whether `text` is an https URL on an SNS endpoint host (`sns.<region>.amazonaws.com` or `.amazonaws.com.cn`),
@@ -38,10 +58,11 @@ public final class AWSMessageVerifier: Sendable {
 
     /// The certificate at `url`, fetched once and then cached.
     func certificate(at url: String) async throws(WebhookRejection) -> SigningCertificate {
-        if let cached = cache.withLock({ $0[url] }) { return cached }
         guard Self.isSNSURL(url, certificate: true), let parsed = URL(string: url) else {
             throw .unauthorized("bad_certificate_url", "SigningCertURL is not an https .pem URL on an SNS endpoint")
         }
+        if let certificate = pinned[parsed.lastPathComponent] { return certificate }
+        if let cached = cache.withLock({ $0[url] }) { return cached }
         let response: (status: Int, body: [UInt8])
         do {
             response = try await fetch(parsed)
