@@ -137,7 +137,9 @@ let package = Package(
         .testTarget(
             name: "TriplineServerTests",
             dependencies: [
-                "TriplineCore", "TriplineServer", "TriplineStorage", "TriplineTestKit", "TriplineIngest",
+                "TriplineCore", "TriplineServer", "TriplineStorage", "TriplineTestKit", "TriplineIngest", "TriplineKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,3 +1,5 @@
+internal import CRdKafka
+
 /// The error type of TriplineKafka: a code saying what kind of problem it is, a reason, librdkafka's own error code
 /// when there is one, and where in Tripline the error was raised.
 public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -54,4 +56,18 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         let suffix = rdKafkaCode.map { " (librdkafka error \($0))" } ?? ""
         return "Kafka \(code) error: \(reason)\(suffix) [\(file):\(line)]"
     }
+}
+
+extension KafkaError {
+    /// Whether sending the same record again can never succeed (it is too large, malformed, or the topic name is
+    /// invalid), so that retrying it would stall the caller forever.
+    public var isPermanentForRecord: Bool {
+        guard let code = rdKafkaCode else { return false }
+        return Self.permanentRecordCodes.contains(code)
+    }
+
+    static let permanentRecordCodes: Set<Int32> = [
+        RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE.rawValue, RD_KAFKA_RESP_ERR_INVALID_MSG.rawValue, RD_KAFKA_RESP_ERR_INVALID_RECORD.rawValue,
+        RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE.rawValue, RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION.rawValue, RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue,
+    ]
 }

@@ -212,18 +212,29 @@ public final class KafkaSourceService: Service, Sendable {
     }
 
     private func produceDeadLetter(_ record: KafkaConsumerMessage, _ rejection: KafkaRejection, topic: String, producer: KafkaProducer) async -> Bool {
-        let headers =
+        var headers =
             record.headers + [
                 KafkaHeader(key: "tripline.rejected.reason", text: rejection.reason), KafkaHeader(key: "tripline.rejected.topic", text: record.topic),
                 KafkaHeader(key: "tripline.rejected.partition", text: String(record.partition.rawValue)),
                 KafkaHeader(key: "tripline.rejected.offset", text: String(record.offset)),
             ]
         var delay = Duration.milliseconds(100)
+        var value = record.value
         while true {
             do {
-                _ = try await producer.produce(topic: topic, key: record.key, value: record.value, headers: headers)
+                _ = try await producer.produce(topic: topic, key: record.key, value: value, headers: headers)
                 metrics.deadLettered.increment()
                 return true
+            } catch let error as KafkaError where error.isPermanentForRecord {
+                // The record can never be produced as it is (too large for the topic, say): send its position and
+                // reason without the value; the rejected-record event in the log keeps the details either way.
+                guard value != nil else {
+                    logger.error("the record cannot be dead-lettered; it is recorded in the event log only", metadata: ["topic": "\(topic)", "error": "\(error)"])
+                    return true
+                }
+                logger.warning("dead-lettering the record without its value", metadata: ["topic": "\(topic)", "error": "\(error)"])
+                value = nil
+                headers.append(KafkaHeader(key: "tripline.rejected.value_dropped", text: error.reason))
             } catch {
                 logger.warning("producing to the dead-letter topic failed; retrying", metadata: ["topic": "\(topic)", "error": "\(error)"])
                 if stopping.load(ordering: .relaxed) { return false }

@@ -109,6 +109,11 @@ import TriplineKafka
         let again = try decode(.awsS3, record(direct, offset: 99)).get()
         #expect(again[0].id == events[0].id, "an S3 record's event id comes from the notification, not the Kafka position")
 
+        let minimal = #"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"eu-west-1","eventTime":"2026-11-23T10:00:00.000Z","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"landing"},"object":{"key":"in/file.csv","size":12,"eTag":"abc","sequencer":"0055AED6DCD90281E5"}}}]}"#
+        let minimalEvents = try decode(.awsS3, record(Array(minimal.utf8))).get()
+        #expect(minimalEvents.map(\.event) == ["aws.s3.ObjectCreated:Put"])
+        #expect(minimalEvents.first?.resource.id == "aws.s3.bucket.landing")
+
         let sqs = try decode(.awsS3, record(try FixtureFiles.bytes("aws/sqs/powertools-s3SqsEvent.json"))).get()
         #expect(!sqs.isEmpty)
         let test = try decode(.awsS3, record(try FixtureFiles.bytes("aws/s3/doc-test-event.json"))).get()
