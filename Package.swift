@@ -97,6 +97,7 @@ let package = Package(
                 "TriplineCore",
                 "TriplineIngest",
                 "TriplineServer",
+                "TriplineKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

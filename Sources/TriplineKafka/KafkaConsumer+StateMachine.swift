@@ -34,6 +34,9 @@ extension KafkaConsumer {
         /// Whether records may still be handed out.
         var mayPoll: Bool { phase == .initial || phase == .running }
 
+        /// Whether a commit can still be answered (the event loop delivers the answer until the close starts).
+        var mayCommit: Bool { phase == .initial || phase == .running || phase == .closeRequested }
+
         /// Someone asked to close: the iterator went away (`byOwner == false`) or the owner stops.
         /// - Returns: A waiter of `run()` to resume, if it was waiting for the owner's stop.
         mutating func requestClose(byOwner: Bool) -> CheckedContinuation<Void, Never>? {

@@ -76,14 +76,18 @@ public final class KafkaConsumer: Service, Sendable {
         guard !positions.isEmpty else { return }
         let list = RDKafkaTopicPartitionList(positions)
         let result = list.withPointer { rd_kafka_offsets_store(client.handle.pointer, $0) }
-        let failures = list.elementErrors().filter { $0.1 != RD_KAFKA_RESP_ERR__STATE }
+        let elementErrors = list.elementErrors()
+        let refused = Set(elementErrors.map(\.0))
         storedPositions.withLock { stored in
-            for position in positions { stored[position.topicPartition] = max(stored[position.topicPartition] ?? 0, position.nextOffset) }
+            for position in positions where !refused.contains(position.topicPartition) {
+                stored[position.topicPartition] = max(stored[position.topicPartition] ?? 0, position.nextOffset)
+            }
         }
-        if let (partition, code) = failures.first {
+        // Not assigned any more (revoked by a rebalance): the new owner reads the records again, which is no error.
+        if let (partition, code) = elementErrors.first(where: { $0.1 != RD_KAFKA_RESP_ERR__STATE }) {
             throw KafkaError(.consumer, "cannot store the offset of \(partition): \(String(cString: rd_kafka_err2str(code)))", rdKafkaCode: code.rawValue)
         }
-        if result != RD_KAFKA_RESP_ERR_NO_ERROR, result != RD_KAFKA_RESP_ERR__STATE, failures.isEmpty, list.elementErrors().isEmpty {
+        if result != RD_KAFKA_RESP_ERR_NO_ERROR, result != RD_KAFKA_RESP_ERR__STATE, elementErrors.isEmpty {
             throw KafkaError(.consumer, "cannot store offsets: \(String(cString: rd_kafka_err2str(result)))", rdKafkaCode: result.rawValue)
         }
     }
@@ -93,6 +97,8 @@ public final class KafkaConsumer: Service, Sendable {
     /// - Throws: A ``KafkaError`` with code `.commit` when the broker refused; `CancellationError` when the waiting
     ///   task is cancelled (the commit itself still happens).
     public func commit() async throws {
+        // The answer is delivered by the event loop, which ends with the close: a later commit would wait forever.
+        guard state.withLock({ $0.mayCommit }) else { throw KafkaError(.shutdown, "the consumer is closing or closed; nothing more is committed") }
         let started = ContinuousClock.now
         try await client.commit(nil)
         metrics.commitLatency.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
@@ -129,6 +135,7 @@ public final class KafkaConsumer: Service, Sendable {
         await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
             if state.withLock({ $0.awaitStop(waiter) }) == .returnNow { waiter.resume() }
         }
+        client.failPendingCommits()
         logger.info("kafka consumer stopped")
     }
 

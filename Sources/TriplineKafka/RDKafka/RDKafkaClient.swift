@@ -189,6 +189,13 @@ final class RDKafkaClient: Sendable {
 
     // MARK: - Commits
 
+    /// Fails every commit still waiting (the event loop that would answer them has ended). Their retains stay
+    /// with `pendingCommits` until `deinit`, when librdkafka can no longer hand the promises back.
+    func failPendingCommits() {
+        let waiting = pendingCommits.withLock { Array($0.values) }
+        for promise in waiting { promise.resume(.failure(KafkaError(.shutdown, "the consumer closed before the commit was answered"))) }
+    }
+
     private func completeCommit(_ event: OpaquePointer) {
         let error = rd_kafka_event_error(event)
         guard let opaque = rd_kafka_event_opaque(event),
