@@ -79,6 +79,8 @@ public protocol DurableStore: Sendable {
     func deleteAutomation(id: UUID) async throws -> Bool
     /// The most recent firings, newest first.
     func recentFirings(limit: Int) async throws -> [FiringRecord]
-    /// Deletes events that occurred before `cutoff` (retention); returns how many.
-    func deleteEvents(occurredBefore cutoff: Instant, limit: Int) async throws -> Int
+    /// Deletes events received before `cutoff` (retention); returns how many. Retention counts from when Tripline
+    /// received an event, not from its `occurred` time, so that a late or replayed delivery of an old event (a
+    /// Stripe redelivery, a backfill) is kept for the full period.
+    func deleteEvents(receivedBefore cutoff: Instant, limit: Int) async throws -> Int
 }

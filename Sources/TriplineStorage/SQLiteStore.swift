@@ -334,10 +334,10 @@ public final class SQLiteStore: DurableStore {
         }
     }
 
-    public func deleteEvents(occurredBefore cutoff: Instant, limit: Int) async throws -> Int {
+    public func deleteEvents(receivedBefore cutoff: Instant, limit: Int) async throws -> Int {
         try await pool.write { db in
             try db.execute(
-                sql: "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE occurred < ? ORDER BY occurred LIMIT ?)",
+                sql: "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE received < ? ORDER BY received LIMIT ?)",
                 arguments: [cutoff.microseconds, limit])
             return db.changesCount
         }
