@@ -254,6 +254,28 @@ import FoundationNetworking
         #expect(ingestOnly == 403)
         let (reader, _) = try await server.request("GET", "/api/webhooks/github/deliveries", headers: ["Authorization": "Bearer reader-token-0123456789"])
         #expect(reader == 200)
+        // The command line reads the same history.
+        let output = try runTripline(["webhooks", "deliveries", "github", "--server", server.baseURL], environment: ["TRIPLINE_API_TOKEN": "reader-token-0123456789"])
+        #expect(output.status == 0)
+        #expect(output.text.contains("accepted") && output.text.contains("github.ping"), "\(output.text)")
+        let refused = try runTripline(["webhooks", "ls", "--server", server.baseURL], environment: ["TRIPLINE_API_TOKEN": "ingest-token-0123456789"])
+        #expect(refused.status == 1)
+        #expect(refused.text.contains("403"))
         try await server.stop()
     }
+}
+
+/// Runs the built `tripline` with `arguments`; returns its exit status and its output (stdout and stderr).
+func runTripline(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, text: String) {
+    let process = Process()
+    process.executableURL = try #require(ServerProcess.executable)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
