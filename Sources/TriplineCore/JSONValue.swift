@@ -92,7 +92,7 @@ extension JSONValue {
         }
     }
 
-    /// The value as compact JSON text with sorted keys (deterministic output: keys in code point order).
+    /// The value as compact JSON text with sorted keys (deterministic output).
     public var jsonText: String {
         var output: [UInt8] = []
         output.reserveCapacity(128)
@@ -131,8 +131,8 @@ extension JSONValue {
             output.append(UInt8(ascii: "]"))
         case .object(let object):
             output.append(UInt8(ascii: "{"))
-            // Code point order (UTF-8 byte order), without a second lookup per key.
-            let members = object.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+            // String order (code point order for ASCII keys), without a second lookup per key.
+            let members = object.sorted { $0.key < $1.key }
             for (index, member) in members.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
                 Self.writeString(member.key, to: &output)
