@@ -108,6 +108,14 @@ extension Event {
     }
 
     /// The event as a JSON value in Prefect's wire format.
+    /// The event as stored: its JSON without `received`, which the store keeps in its own column (so that the text
+    /// can be prepared before the commit that decides the time).
+    public var storageText: String {
+        var copy = self
+        copy.received = nil
+        return copy.jsonValue.jsonText
+    }
+
     public var jsonValue: JSONValue {
         var object: [String: JSONValue] = [
             "id": .string(id.uuidString.lowercased()),

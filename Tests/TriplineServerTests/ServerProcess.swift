@@ -30,6 +30,8 @@ final class ServerProcess: @unchecked Sendable {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("tripline-server-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("rules"), withIntermediateDirectories: true)
         for (name, text) in rules {
+            let file = folder.appendingPathComponent("rules/\(name)")
+            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
             try text.write(to: folder.appendingPathComponent("rules/\(name)"), atomically: true, encoding: .utf8)
         }
         port = Int.random(in: 20_000..<60_000)
@@ -98,6 +100,17 @@ final class ServerProcess: @unchecked Sendable {
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
         for (key, value) in headers { request.setValue(value, forHTTPHeaderField: key) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
+    /// Sends raw bytes with exactly the headers given (plus what HTTP needs).
+    func send(_ method: String, _ path: String, body: Data, headers: [String: String]) async throws -> (Int, Data) {
+        var request = URLRequest(url: URL(string: baseURL + path)!)
+        request.httpMethod = method
+        request.timeoutInterval = 30
+        request.httpBody = body
+        for (key, value) in headers where key.lowercased() != "content-length" { request.setValue(value, forHTTPHeaderField: key) }
         let (data, response) = try await URLSession.shared.data(for: request)
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
     }
