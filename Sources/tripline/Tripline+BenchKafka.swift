@@ -94,6 +94,8 @@ extension Tripline {
                 if ContinuousClock.now - lastProgress > .seconds(60) { throw ValidationError("no progress for 60 s at \(stored) records") }
             }
             let drainSeconds = seconds(ContinuousClock.now - drainStarted)
+            let peak = (try? String(contentsOfFile: "/proc/\(server.processIdentifier)/status", encoding: .utf8))?
+                .split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.map { $0.dropFirst(6).trimmingCharacters(in: .whitespaces) } ?? "?"
             print(String(format: "drained into the durable log and engine: %.1f s from server start, %.0f events/s", drainSeconds, Double(records) / drainSeconds))
             // The lag gauges refresh every 5 s.
             try await Task.sleep(for: .seconds(6))
@@ -101,6 +103,7 @@ extension Tripline {
             let lag = text.split(separator: "\n").filter { $0.hasPrefix("tripline_kafka_consumer_lag{") }.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
             print("consumer lag after the drain: \(lag.map { String(Int($0)) }.joined(separator: ", ")) (per partition)")
             print("events stored: \(Int(metric(text, "tripline_events_stored_total"))) (records plus automation events), firings: \(Int(metric(text, "tripline_firings_total")))")
+            print("server peak RSS: \(peak)")
         }
 
         static func event(_ index: Int) -> [UInt8] {

@@ -48,7 +48,7 @@ public final class KafkaSourceService: Service, Sendable {
         environment: [String: String] = ProcessInfo.processInfo.environment, tuning: (inout KafkaConsumerConfiguration) -> Void = { _ in }
     ) throws {
         var logger = logger
-        logger[metadataKey: "kafka.source"] = "\(source.name)"
+        logger[metadataKey: KafkaLoggingKeys.source] = "\(source.name)"
         let properties = try source.resolvedProperties(environment: environment)
         let subscription: KafkaConsumerConfiguration.Subscription = source.topicPattern.map { .pattern($0) } ?? .topics(source.topics)
         var configuration = KafkaConsumerConfiguration(bootstrapServers: source.brokers, groupID: source.groupID, subscription: subscription)
@@ -63,7 +63,7 @@ public final class KafkaSourceService: Service, Sendable {
             producerConfiguration.additionalProperties = properties.filter { !Self.consumerOnlyProperties.contains($0.key) }
             producerConfiguration.stopOnGracefulShutdown = false
             var producerLogger = logger
-            producerLogger[metadataKey: "kafka.dead_letter_topic"] = "\(topic)"
+            producerLogger[metadataKey: KafkaLoggingKeys.deadLetterTopic] = "\(topic)"
             self.deadLetters = try KafkaProducer(configuration: producerConfiguration, logger: producerLogger, metricsFactory: metricsFactory)
         } else {
             self.deadLetters = nil
