@@ -25,9 +25,10 @@ extension Tripline {
         @Option(help: "Records per durable commit (the source's batch_size).") var batchSize = 500
         @Option(help: "Brokers of a real cluster (host:port,...); the topic must not exist yet or be empty.") var brokers: String?
         @Option(help: "FULL or NORMAL.") var synchronous = "FULL"
-        @Option(help: "Port for the server.") var port = 4712
+        @Option(help: "Port for the server (default: a random free one).") var port: Int?
 
         func run() async throws {
+            let port = self.port ?? Self.freePort()
             #if DEBUG
             printError("warning: this is a debug build; build with `swift build -c release` for meaningful numbers")
             #endif
@@ -87,7 +88,8 @@ extension Tripline {
             var lastProgress = ContinuousClock.now
             while stored < records {
                 try await Task.sleep(for: .milliseconds(200))
-                guard let text = try? await get("/metrics") else { continue }
+                guard server.isRunning else { throw ValidationError("the server exited (status \(server.terminationStatus))") }
+                guard let text = try? await get("/metrics", port: port) else { continue }
                 let now = metric(text, "tripline_kafka_source_records_total")
                 if Int(now) > stored { lastProgress = ContinuousClock.now }
                 stored = Int(now)
@@ -99,7 +101,7 @@ extension Tripline {
             print(String(format: "drained into the durable log and engine: %.1f s from server start, %.0f events/s", drainSeconds, Double(records) / drainSeconds))
             // The lag gauges refresh every 5 s.
             try await Task.sleep(for: .seconds(6))
-            let text = try await get("/metrics")
+            let text = try await get("/metrics", port: port)
             let lag = text.split(separator: "\n").filter { $0.hasPrefix("tripline_kafka_consumer_lag{") }.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
             print("consumer lag after the drain: \(lag.map { String(Int($0)) }.joined(separator: ", ")) (per partition)")
             print("events stored: \(Int(metric(text, "tripline_events_stored_total"))) (records plus automation events), firings: \(Int(metric(text, "tripline_firings_total")))")
@@ -119,7 +121,23 @@ extension Tripline {
             text.split(separator: "\n").filter { $0.hasPrefix(name + "{") || $0.hasPrefix(name + " ") }.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
         }
 
-        func get(_ path: String) async throws -> String {
+        /// A port nothing listens on now.
+        static func freePort() -> Int {
+            for _ in 0..<50 {
+                let candidate = Int.random(in: 20_000..<60_000)
+                let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                defer { close(socket) }
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = in_port_t(UInt16(candidate).bigEndian)
+                address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+                if bound == 0 { return candidate }
+            }
+            return 4713
+        }
+
+        func get(_ path: String, port: Int) async throws -> String {
             let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
             return String(decoding: data, as: UTF8.self)
         }
