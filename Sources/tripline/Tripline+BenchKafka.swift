@@ -26,6 +26,7 @@ extension Tripline {
         @Option(help: "Brokers of a real cluster (host:port,...); the topic must not exist yet or be empty.") var brokers: String?
         @Option(help: "FULL or NORMAL.") var synchronous = "FULL"
         @Option(help: "Port for the server (default: a random free one).") var port: Int?
+        @Option(help: "Write the server's log (level info) to this file.") var serverLog: String?
 
         func run() async throws {
             let port = self.port ?? Self.freePort()
@@ -72,20 +73,28 @@ extension Tripline {
                 topics: [\(topic)]
                 format: prefect-event
                 batch_size: \(batchSize)
+                properties:
+                  session.timeout.ms: 6000
+                  heartbeat.interval.ms: 500
                 """.write(to: work.appendingPathComponent("rules/sources/bench.yaml"), atomically: true, encoding: .utf8)
             let server = Process()
             server.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             server.arguments = [
                 "serve", "--port", String(port), "--database", work.appendingPathComponent("bench.sqlite").path, "--rules",
-                work.appendingPathComponent("rules").path, "--log-level", "warning", "--synchronous", synchronous,
+                work.appendingPathComponent("rules").path, "--log-level", serverLog == nil ? "warning" : "info", "--synchronous", synchronous,
             ]
             server.standardOutput = FileHandle.nullDevice
             server.standardError = FileHandle.nullDevice
+            if let serverLog {
+                FileManager.default.createFile(atPath: serverLog, contents: nil)
+                server.standardError = FileHandle(forWritingAtPath: serverLog)
+            }
             let drainStarted = ContinuousClock.now
             try server.run()
             defer { server.terminate() }
             var stored = 0
             var lastProgress = ContinuousClock.now
+            var first: (time: ContinuousClock.Instant, count: Int)?
             while stored < records {
                 try await Task.sleep(for: .milliseconds(200))
                 guard server.isRunning else { throw ValidationError("the server exited (status \(server.terminationStatus))") }
@@ -93,18 +102,28 @@ extension Tripline {
                 let now = metric(text, "tripline_kafka_source_records_total")
                 if Int(now) > stored { lastProgress = ContinuousClock.now }
                 stored = Int(now)
+                if first == nil, stored > 0 { first = (ContinuousClock.now, stored) }
                 if ContinuousClock.now - lastProgress > .seconds(60) { throw ValidationError("no progress for 60 s at \(stored) records") }
             }
             let drainSeconds = seconds(ContinuousClock.now - drainStarted)
             let peak = (try? String(contentsOfFile: "/proc/\(server.processIdentifier)/status", encoding: .utf8))?
                 .split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.map { $0.dropFirst(6).trimmingCharacters(in: .whitespaces) } ?? "?"
-            print(String(format: "drained into the durable log and engine: %.1f s from server start, %.0f events/s", drainSeconds, Double(records) / drainSeconds))
+            print(String(format: "drained into the durable log and engine: %.1f s from server start (group join included), %.0f events/s", drainSeconds, Double(records) / drainSeconds))
+            if let first {
+                let steady = seconds(ContinuousClock.now - first.time)
+                print(String(format: "from the first stored batch to the last: %.1f s, %.0f events/s", steady, Double(records - first.count) / steady))
+            }
             // The lag gauges refresh every 5 s.
             try await Task.sleep(for: .seconds(6))
             let text = try await get("/metrics", port: port)
             let lag = text.split(separator: "\n").filter { $0.hasPrefix("tripline_kafka_consumer_lag{") }.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
             print("consumer lag after the drain: \(lag.map { String(Int($0)) }.joined(separator: ", ")) (per partition)")
             print("events stored: \(Int(metric(text, "tripline_events_stored_total"))) (records plus automation events), firings: \(Int(metric(text, "tripline_firings_total")))")
+            let batches = metric(text, "tripline_kafka_source_ingest_seconds_count")
+            let storeSeconds = metric(text, "tripline_kafka_source_ingest_seconds_sum")
+            if batches > 0 {
+                print(String(format: "durable commits: %.0f (%.0f records each on average), %.1f s of the drain spent waiting for them", batches, Double(records) / batches, storeSeconds))
+            }
             print("server peak RSS: \(peak)")
         }
 
