@@ -71,11 +71,13 @@ extension Tripline {
                 name: bench
                 brokers: [\(servers.joined(separator: ", "))]
                 topics: [\(topic)]
+                group_id: \(topic)
                 format: prefect-event
                 batch_size: \(batchSize)
                 properties:
                   session.timeout.ms: 6000
                   heartbeat.interval.ms: 500
+                  max.poll.interval.ms: 10000
                 """.write(to: work.appendingPathComponent("rules/sources/bench.yaml"), atomically: true, encoding: .utf8)
             let server = Process()
             server.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
