@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/stencilproject/Stencil", exact: "0.15.1"),
     ],
     targets: [
         .target(
@@ -42,10 +44,29 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "TriplineTemplates",
+            dependencies: ["TriplineCore", .product(name: "Stencil", package: "Stencil")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TriplineActions",
+            dependencies: [
+                "TriplineCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TriplineServer",
             dependencies: [
                 "TriplineCore",
                 "TriplineStorage",
+                "TriplineActions",
+                "TriplineTemplates",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
@@ -65,7 +86,8 @@ let package = Package(
             dependencies: [
                 "TriplineCore",
                 "TriplineServer",
-                                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "TriplineTemplates",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -78,6 +100,16 @@ let package = Package(
         .testTarget(
             name: "TriplineCLITests",
             dependencies: ["TriplineCore", "TriplineTestKit"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TriplineActionsTests",
+            dependencies: [
+                "TriplineCore", "TriplineActions", "TriplineStorage", "TriplineTemplates", "TriplineTestKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

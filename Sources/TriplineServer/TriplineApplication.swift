@@ -9,6 +9,9 @@ internal import NIOCore
 public import Prometheus
 internal import TriplineCore
 public import TriplineStorage
+internal import TriplineActions
+internal import TriplineTemplates
+internal import AsyncHTTPClient
 
 /// Builds the whole service: store, pipeline, catalog, HTTP and websocket routes, background services. `tripline
 /// serve` and the tests call the same function.
@@ -45,9 +48,20 @@ public enum TriplineApplication {
         storeConfiguration.synchronous = configuration.synchronous
         let store = try SQLiteStore(configuration: storeConfiguration, logger: logger)
         let pipeline = EventPipeline(store: store, automations: [], logger: logger, metrics: metrics, maximumPending: configuration.maximumPendingEvents)
-        let catalog = AutomationCatalog(rulesPath: configuration.rulesPath, store: store, pipeline: pipeline, logger: logger, metrics: metrics)
+        let templates = StencilTemplates()
+        let catalog = AutomationCatalog(
+            rulesPath: configuration.rulesPath, store: store, pipeline: pipeline, logger: logger, metrics: metrics, templates: templates)
         try await catalog.load()
         try await pipeline.start()
+
+        // The action layer: one HTTP client for every handler, the dispatcher woken by the pipeline's commits.
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
+        let environment = ActionEnvironment(
+            templates: templates, destinations: catalog.destinations, events: PipelineEventSink(pipeline: pipeline),
+            automations: CatalogAutomationControl(catalog: catalog))
+        let dispatcher = Dispatcher(
+            outbox: store, handlers: .standard(http: HTTPTarget(client: httpClient)), environment: environment, wake: pipeline.outboxSignal,
+            configuration: configuration.dispatcher, logger: logger, metricsFactory: metricsFactory)
 
         let router = Router(context: TriplineRequestContext.self)
         router.middlewares.add(RequestIDMiddleware())
@@ -55,6 +69,7 @@ public enum TriplineApplication {
         HealthRoutes(store: store, catalog: catalog, prometheus: prometheus, pipeline: pipeline).register(on: router)
         EventRoutes(pipeline: pipeline, store: store, configuration: configuration, metrics: metrics).register(on: router)
         AutomationRoutes(catalog: catalog).register(on: router)
+        DeliveryRoutes(log: store, dispatcher: dispatcher).register(on: router)
         if configuration.benchmarkRoutes {
             let limit = configuration.maximumBodySize
             router.post("/api/bench/noop") { request, _ in
@@ -70,11 +85,15 @@ public enum TriplineApplication {
             server: .http1WebSocketUpgrade { request, _, logger in sockets.shouldUpgrade(request, logger: logger) },
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "tripline"),
             logger: logger)
+        // Graceful shutdown runs in reverse order: the dispatcher stops before the pipeline (it emits events into it),
+        // and the HTTP client is shut down last.
+        application.addServices(HTTPClientService(client: httpClient))
         application.addServices(
             ProactiveScheduler(pipeline: pipeline, logger: logger),
             RulesWatcher(catalog: catalog, interval: configuration.rulesPollInterval, logger: logger),
             RetentionService(store: store, retention: configuration.retention, logger: logger),
             PipelineService(pipeline: pipeline))
+        if configuration.dispatchActions { application.addServices(dispatcher) }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
         let automationCount = await catalog.all().count
         logger.info(
