@@ -14,7 +14,7 @@ public struct PipelineEventSink: EventSink {
     }
 
     public func emit(_ events: [Event]) async throws {
-        _ = try await pipeline.submit(events)
+        _ = try await pipeline.submitInternal(events)
     }
 }
 

@@ -114,6 +114,13 @@ public actor EventPipeline {
         return try await writer.submit(events)
     }
 
+    /// Stores and evaluates events the server itself produced (the action layer's), which are not counted as
+    /// received from clients.
+    public nonisolated func submitInternal(_ events: [Event]) async throws -> Outcome {
+        if events.isEmpty { return Outcome() }
+        return try await writer.submit(events)
+    }
+
     /// Called by the writer after each commit, off the submitters' path.
     func committed(_ result: BatchResult) {
         if !result.firings.isEmpty {
