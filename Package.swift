@@ -116,6 +116,7 @@ let package = Package(
             name: "TriplineServerTests",
             dependencies: [
                 "TriplineCore", "TriplineServer", "TriplineStorage", "TriplineTestKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
