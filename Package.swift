@@ -86,8 +86,10 @@ let package = Package(
             dependencies: [
                 "TriplineCore",
                 "TriplineServer",
+                "TriplineStorage",
                 "TriplineTemplates",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
