@@ -34,6 +34,16 @@ let package = Package(
             dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(
+            name: "TriplineIngest",
+            dependencies: ["TriplineCore", "COpenSSL"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "TriplineStorage",
             dependencies: [
@@ -63,6 +73,7 @@ let package = Package(
             name: "TriplineServer",
             dependencies: [
                 "TriplineCore",
+                "TriplineIngest",
                 "TriplineStorage",
                 "TriplineActions",
                 "TriplineTemplates",
@@ -85,6 +96,7 @@ let package = Package(
             name: "tripline",
             dependencies: [
                 "TriplineCore",
+                "TriplineIngest",
                 "TriplineServer",
                 "TriplineStorage",
                 "TriplineTemplates",
@@ -96,6 +108,12 @@ let package = Package(
         .testTarget(
             name: "TriplineCoreTests",
             dependencies: ["TriplineCore", "TriplineTestKit"],
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TriplineIngestTests",
+            dependencies: ["TriplineCore", "TriplineIngest"],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
@@ -117,7 +135,7 @@ let package = Package(
         .testTarget(
             name: "TriplineServerTests",
             dependencies: [
-                "TriplineCore", "TriplineServer", "TriplineStorage", "TriplineTestKit",
+                "TriplineCore", "TriplineServer", "TriplineStorage", "TriplineTestKit", "TriplineIngest",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

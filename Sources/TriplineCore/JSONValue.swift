@@ -33,6 +33,12 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
+    /// The value as an array when it is one.
+    public var arrayValue: [JSONValue]? {
+        if case .array(let value) = self { return value }
+        return nil
+    }
+
     /// A short name for the kind of value, used in error messages ("a string", "an object").
     public var kindDescription: String {
         switch self {

@@ -12,22 +12,22 @@ public final class Diagnostics: @unchecked Sendable {
     public func report(_ error: TriplineError) { errors.append(error) }
 
     /// Records a problem about `node`.
-    func report(_ code: TriplineError.Code, _ reason: String, path: String, at node: RuleNode?, hint: String? = nil) {
+    public func report(_ code: TriplineError.Code, _ reason: String, path: String, at node: RuleNode?, hint: String? = nil) {
         errors.append(TriplineError(code, reason, path: path, location: node?.location, hint: hint))
     }
 }
 
 /// Reads the members of one object of a rules document, remembering which were read so that the rest can be
-/// reported as unknown fields.
-struct ObjectReader {
-    let node: RuleNode
-    let path: String
-    let diagnostics: Diagnostics
+/// reported as unknown fields. Shared by every kind of rules file (automations, webhooks, destinations, sources).
+public struct ObjectReader {
+    public let node: RuleNode
+    public let path: String
+    public let diagnostics: Diagnostics
     private let members: [(key: String, keyLocation: SourceLocation?, value: RuleNode)]
     private var used: Set<String> = []
 
     /// - Returns: `nil` (after reporting) when `node` is not an object.
-    init?(_ node: RuleNode, path: String, diagnostics: Diagnostics) {
+    public init?(_ node: RuleNode, path: String, diagnostics: Diagnostics) {
         guard case .object(let members) = node.kind else {
             diagnostics.report(.invalidValue, "must be an object, not \(node.kindDescription)", path: path, at: node)
             return nil
@@ -38,19 +38,19 @@ struct ObjectReader {
         self.members = members
     }
 
-    func childPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    public func childPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     /// Whether the object has `key` (even with a null value).
-    func has(_ key: String) -> Bool { members.contains { $0.key == key } }
+    public func has(_ key: String) -> Bool { members.contains { $0.key == key } }
 
     /// The member `key`, or `nil` when absent.
-    mutating func optional(_ key: String) -> RuleNode? {
+    public mutating func optional(_ key: String) -> RuleNode? {
         used.insert(key)
         return members.first { $0.key == key }?.value
     }
 
     /// The member `key`; reports it as missing when absent or null.
-    mutating func required(_ key: String, hint: String? = nil) -> RuleNode? {
+    public mutating func required(_ key: String, hint: String? = nil) -> RuleNode? {
         used.insert(key)
         guard let value = members.first(where: { $0.key == key })?.value else {
             diagnostics.report(.missingField, "is required", path: childPath(key), at: node, hint: hint)
@@ -64,7 +64,7 @@ struct ObjectReader {
     }
 
     /// Reports every member that was not read, with the closest known field as a hint.
-    func rejectUnknown(known: [String]) {
+    public func rejectUnknown(known: [String]) {
         for member in members where !used.contains(member.key) {
             let suggestion = closest(to: member.key, in: known)
             let hint = suggestion.map { "did you mean \"\($0)\"?" } ?? "known fields: \(known.joined(separator: ", "))"
@@ -77,12 +77,12 @@ struct ObjectReader {
 
     // MARK: - Typed accessors
 
-    mutating func string(_ key: String, required isRequired: Bool = false) -> String? {
+    public mutating func string(_ key: String, required isRequired: Bool = false) -> String? {
         guard let value = isRequired ? required(key) : optional(key) else { return nil }
         return Self.string(value, path: childPath(key), diagnostics: diagnostics, allowNull: !isRequired)
     }
 
-    mutating func bool(_ key: String) -> Bool? {
+    public mutating func bool(_ key: String) -> Bool? {
         guard let value = optional(key) else { return nil }
         switch value.kind {
         case .bool(let flag): return flag
@@ -93,17 +93,17 @@ struct ObjectReader {
         }
     }
 
-    mutating func int(_ key: String) -> Int? {
+    public mutating func int(_ key: String) -> Int? {
         guard let value = optional(key) else { return nil }
         return Self.int(value, path: childPath(key), diagnostics: diagnostics)
     }
 
-    mutating func stringList(_ key: String) -> [String]? {
+    public mutating func stringList(_ key: String) -> [String]? {
         guard let value = optional(key) else { return nil }
         return Self.stringList(value, path: childPath(key), diagnostics: diagnostics)
     }
 
-    static func string(_ value: RuleNode, path: String, diagnostics: Diagnostics, allowNull: Bool = false) -> String? {
+    public static func string(_ value: RuleNode, path: String, diagnostics: Diagnostics, allowNull: Bool = false) -> String? {
         switch value.kind {
         case .string(let text): return text
         case .null where allowNull: return nil
@@ -113,7 +113,7 @@ struct ObjectReader {
         }
     }
 
-    static func int(_ value: RuleNode, path: String, diagnostics: Diagnostics) -> Int? {
+    public static func int(_ value: RuleNode, path: String, diagnostics: Diagnostics) -> Int? {
         switch value.kind {
         case .int(let number) where number >= Int64(Int32.min) && number <= Int64(Int32.max): return Int(number)
         case .double(let number) where number.rounded() == number && abs(number) < 2e9: return Int(number)
@@ -124,7 +124,7 @@ struct ObjectReader {
         }
     }
 
-    static func stringList(_ value: RuleNode, path: String, diagnostics: Diagnostics) -> [String]? {
+    public static func stringList(_ value: RuleNode, path: String, diagnostics: Diagnostics) -> [String]? {
         switch value.kind {
         case .null: return []
         case .array(let items):

@@ -8,8 +8,8 @@ extension RulesLoader {
         var destinations: [Destination] = []
         var errors: [TriplineError] = []
         var seen: [String: SourceLocation?] = [:]
-        for file in try ruleFiles(paths) {
-            let loaded = Destination.load(text: try text(file), file: file)
+        for file in try classifiedRuleFiles(paths) where file.kind == .destinations {
+            let loaded = Destination.load(text: try text(file.path), file: file.path)
             errors += loaded.errors
             for destination in loaded.destinations {
                 if let previous = seen[destination.name] {

@@ -27,6 +27,9 @@ public struct ServerConfiguration: Sendable {
     public var rulesPollInterval: TimeSpan = .seconds(2)
     /// The most events waiting for a commit before ingest answers 503.
     public var maximumPendingEvents = 200_000
+    /// A folder of pinned SNS signing certificates (`*.pem`, named as the last path component of their
+    /// SigningCertURL), used instead of fetching them: for networks without access to AWS, and for tests.
+    public var snsCertificatesPath: String?
     /// Adds `POST /api/bench/noop`, which reads the body and answers 204 without storing anything: the HTTP ceiling
     /// that `tripline bench serve` compares ingest with. Off unless TRIPLINE_BENCH_ROUTES=1.
     public var benchmarkRoutes = false

@@ -37,6 +37,17 @@ public struct ServerMetrics: Sendable {
         rulesReloads = Counter(label: "tripline_rules_reloads_total", factory: factory)
     }
 
+    /// Counts a webhook delivery by endpoint and outcome (`accepted`, `ignored`, `rejected`) and records its latency.
+    func webhookDelivery(slug: String, outcome: String, seconds: Double) {
+        Counter(label: "tripline_webhook_deliveries_total", dimensions: [("slug", slug), ("outcome", outcome)], factory: factory).increment()
+        Timer(label: "tripline_webhook_seconds", dimensions: [("slug", slug)], factory: factory).recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// Counts a rejected webhook delivery by endpoint and reason code (`bad_signature`, `stale_timestamp`…).
+    func webhookRejected(slug: String, reason: String) {
+        Counter(label: "tripline_webhook_rejections_total", dimensions: [("slug", slug), ("reason", reason)], factory: factory).increment()
+    }
+
     /// Counts an event rejected for `reason` (a short fixed word such as `invalid` or `too_large`).
     func rejected(_ reason: String, count: Int = 1) {
         Counter(label: "tripline_events_rejected_total", dimensions: [("reason", reason)], factory: factory).increment(by: count)

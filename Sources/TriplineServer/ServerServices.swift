@@ -38,6 +38,7 @@ struct ProactiveScheduler: Service {
 /// keeps the running rules.
 struct RulesWatcher: Service {
     let catalog: AutomationCatalog
+    let webhooks: WebhookCatalog
     let interval: TimeSpan
     let logger: Logger
 
@@ -57,12 +58,14 @@ struct RulesWatcher: Service {
                     for await _ in hangups {
                         logger.info("SIGHUP: reloading rules")
                         await catalog.reloadIfChanged(force: true)
+                        webhooks.reload(force: true)
                     }
                 }
                 group.addTask {
                     while !Task.isCancelled {
                         try await Task.sleep(for: .microseconds(interval.microseconds))
                         await catalog.reloadIfChanged()
+                        webhooks.reload()
                     }
                 }
                 try await group.next()
@@ -76,6 +79,7 @@ struct RulesWatcher: Service {
 /// never blocked for long.
 struct RetentionService: Service {
     let store: any DurableStore
+    let deliveries: any WebhookDeliveryLog
     let retention: TimeSpan
     let logger: Logger
 
@@ -92,6 +96,13 @@ struct RetentionService: Service {
                         if batch < 5_000 { break }
                     }
                     if deleted > 0 { logger.info("retention: deleted old events", metadata: ["events": "\(deleted)", "before": "\(cutoff)"]) }
+                    var deliveriesDeleted = 0
+                    while !Task.isCancelled {
+                        let batch = try await deliveries.deleteDeliveries(receivedBefore: cutoff, limit: 5_000)
+                        deliveriesDeleted += batch
+                        if batch < 5_000 { break }
+                    }
+                    if deliveriesDeleted > 0 { logger.info("retention: deleted old webhook deliveries", metadata: ["deliveries": "\(deliveriesDeleted)"]) }
                 } catch {
                     logger.error("retention failed", metadata: ["error": "\(error)"])
                 }

@@ -8,10 +8,14 @@ public import CoreMetrics
 internal import NIOCore
 public import Prometheus
 internal import TriplineCore
+internal import TriplineIngest
 public import TriplineStorage
 internal import TriplineActions
 internal import TriplineTemplates
 internal import AsyncHTTPClient
+#if canImport(FoundationNetworking)
+internal import FoundationNetworking
+#endif
 
 /// Builds the whole service: store, pipeline, catalog, HTTP and websocket routes, background services. `tripline
 /// serve` and the tests call the same function.
@@ -24,6 +28,8 @@ public enum TriplineApplication {
         public let catalog: AutomationCatalog
         /// The store.
         public let store: SQLiteStore
+        /// The webhook endpoints.
+        public let webhooks: WebhookCatalog
     }
 
     /// Builds the application.
@@ -52,6 +58,10 @@ public enum TriplineApplication {
         let catalog = AutomationCatalog(
             rulesPath: configuration.rulesPath, store: store, pipeline: pipeline, logger: logger, metrics: metrics, templates: templates)
         try await catalog.load()
+        let pinned = try configuration.snsCertificatesPath.map { path throws(TriplineError) in try AWSMessageVerifier.pinnedCertificates(folder: path) } ?? [:]
+        let webhooks = WebhookCatalog(rulesPath: configuration.rulesPath, aws: AWSMessageVerifier(fetch: fetchFromAWS, pinned: pinned), logger: logger)
+        if let error = webhooks.reload(force: true).first { throw error }
+        let recorder = DeliveryRecorder(log: store, logger: logger)
         try await pipeline.start()
 
         // The action layer: one HTTP client for every handler, the dispatcher woken by the pipeline's commits.
@@ -70,6 +80,8 @@ public enum TriplineApplication {
         EventRoutes(pipeline: pipeline, store: store, configuration: configuration, metrics: metrics).register(on: router)
         AutomationRoutes(catalog: catalog).register(on: router)
         DeliveryRoutes(log: store, dispatcher: dispatcher).register(on: router)
+        WebhookRoutes(catalog: webhooks, pipeline: pipeline, recorder: recorder, log: store, configuration: configuration, metrics: metrics)
+            .register(on: router)
         if configuration.benchmarkRoutes {
             let limit = configuration.maximumBodySize
             router.post("/api/bench/noop") { request, _ in
@@ -90,9 +102,10 @@ public enum TriplineApplication {
         application.addServices(HTTPClientService(client: httpClient))
         application.addServices(
             ProactiveScheduler(pipeline: pipeline, logger: logger),
-            RulesWatcher(catalog: catalog, interval: configuration.rulesPollInterval, logger: logger),
-            RetentionService(store: store, retention: configuration.retention, logger: logger),
-            PipelineService(pipeline: pipeline))
+            RulesWatcher(catalog: catalog, webhooks: webhooks, interval: configuration.rulesPollInterval, logger: logger),
+            RetentionService(store: store, deliveries: store, retention: configuration.retention, logger: logger),
+            PipelineService(pipeline: pipeline),
+            recorder)
         if configuration.dispatchActions { application.addServices(dispatcher) }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
         let automationCount = await catalog.all().count
@@ -100,10 +113,17 @@ public enum TriplineApplication {
             "tripline ready",
             metadata: [
                 "address": "\(configuration.host):\(configuration.port)", "database": "\(configuration.databasePath)",
-                "automations": "\(automationCount)", "startup_ms": "\(Int(elapsed))",
+                "automations": "\(automationCount)", "webhooks": "\(webhooks.all().count)", "startup_ms": "\(Int(elapsed))",
                 "authentication": "\(configuration.tokens.isEmpty ? "none (loopback only)" : "\(configuration.tokens.count) tokens")",
             ])
-        return (application, Parts(pipeline: pipeline, catalog: catalog, store: store))
+        return (application, Parts(pipeline: pipeline, catalog: catalog, store: store, webhooks: webhooks))
+    }
+
+    /// GETs an AWS URL (SNS signing certificates and subscription confirmations; the verifier checks the host).
+    @Sendable static func fetchFromAWS(_ url: URL) async throws -> (status: Int, body: [UInt8]) {
+        let request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 10)
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, [UInt8](data.prefix(1 << 20)))
     }
 }
 

@@ -125,6 +125,7 @@ public final class SQLiteStore: DurableStore {
                         FROM events, json_each(events.body, '$.related') AS related;
                     """)
         }
+        registerWebhookMigrations(&migrator)
         migrator.registerMigration("2026-11-23-deliveries") { db in
             // Attempts of each outbox entry; suppressed firings (cooldown); re-drives keep their attempts.
             try db.execute(
@@ -381,7 +382,8 @@ public final class SQLiteStore: DurableStore {
 
     /// Counts rows of a table, for tests and diagnostics.
     public func count(table: String) async throws -> Int {
-        guard ["events", "event_resources", "automations", "engine_buckets", "firings", "outbox", "delivery_attempts"].contains(table) else { return 0 }
+        guard ["events", "event_resources", "automations", "engine_buckets", "firings", "outbox", "delivery_attempts", "webhook_deliveries"].contains(table)
+        else { return 0 }
         return try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
     }
 }

@@ -72,7 +72,7 @@ extension Tripline {
 
         func measure(run: Int, sink: BenchSink) async throws -> Result {
             let work = FileManager.default.temporaryDirectory.appendingPathComponent("tripline-bench-actions-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: work.appendingPathComponent("rules"), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: work.appendingPathComponent("rules/destinations"), withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: work) }
             try """
                 destinations:
@@ -80,7 +80,7 @@ extension Tripline {
                     type: webhook
                     url: http://127.0.0.1:\(sink.port)/hook
                     allow_private_network: true
-                """.write(to: work.appendingPathComponent("rules/destinations.yaml"), atomically: true, encoding: .utf8)
+                """.write(to: work.appendingPathComponent("rules/destinations/sink.yaml"), atomically: true, encoding: .utf8)
             try """
                 name: bench action
                 trigger: {type: event, posture: Reactive, expect: [bench.action], threshold: 1, within: 0}

@@ -35,6 +35,8 @@ extension Tripline {
         @Option(help: "File of API tokens (TRIPLINE_API_TOKENS_FILE).") var apiTokensFile: String?
         @Option(help: "trace, debug, info, notice, warning, error (TRIPLINE_LOG_LEVEL; default info).") var logLevel: String?
         @Option(help: "text or json (TRIPLINE_LOG_FORMAT; default text).") var logFormat: String?
+        @Option(help: "Folder of pinned SNS signing certificates (*.pem, named as in their SigningCertURL), used instead of fetching them (TRIPLINE_SNS_CERTIFICATES).")
+        var snsCertificates: String?
         @Option(help: "YAML config file (TRIPLINE_CONFIG).") var config: String?
 
         func run() async throws {
@@ -78,6 +80,7 @@ extension Tripline {
                     printError("warning: \(tokensFile) holds no tokens; the server will only listen on loopback")
                 }
             }
+            configuration.snsCertificatesPath = setting(snsCertificates, "TRIPLINE_SNS_CERTIFICATES", "sns_certificates")
             configuration.benchmarkRoutes = environment["TRIPLINE_BENCH_ROUTES"] == "1"
             let level = setting(logLevel, "TRIPLINE_LOG_LEVEL", "log_level") ?? "info"
             guard let parsedLevel = Logger.Level(rawValue: level.lowercased()) else {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import TriplineCore
 import TriplineServer
+import TriplineIngest
 import TriplineTemplates
 
 extension Tripline {
@@ -16,18 +17,23 @@ extension Tripline {
         var quiet = false
 
         func run() throws {
-            let files: [String]
+            let files: [RulesLoader.RuleFile]
             do {
-                files = try RulesLoader.ruleFiles(paths)
+                files = try RulesLoader.classifiedRuleFiles(paths)
             } catch {
                 printError("error: \(error)")
                 throw ExitCode(2)
             }
             var problems = 0
             var automations = 0
+            var webhooks = 0
+            var slugs: [String: String] = [:]
             var loadedAutomations: [Automation] = []
+            var destinations: [Destination] = []
+            var destinationNames: [String: String] = [:]
             var texts: [String: String] = [:]
-            for file in files {
+            for ruleFile in files {
+                let file = ruleFile.path
                 let text: String
                 do {
                     text = try RulesLoader.text(file)
@@ -37,31 +43,70 @@ extension Tripline {
                     continue
                 }
                 texts[file] = text
-                let loaded = Automation.load(text: text, file: file)
-                loadedAutomations += loaded.automations
-                automations += loaded.automations.count
-                for error in loaded.errors {
+                let found: [TriplineError]
+                let summary: String
+                switch ruleFile.kind {
+                case .automations:
+                    let loaded = Automation.load(text: text, file: file)
+                    loadedAutomations += loaded.automations
+                    automations += loaded.automations.count
+                    found = loaded.errors
+                    summary = "\(loaded.automations.count) automation\(loaded.automations.count == 1 ? "" : "s")"
+                case .webhooks:
+                    let loaded = WebhookEndpoint.load(text: text, file: file)
+                    webhooks += loaded.endpoints.count
+                    found = loaded.errors
+                    summary = "\(loaded.endpoints.count) webhook endpoint\(loaded.endpoints.count == 1 ? "" : "s")"
+                    for endpoint in loaded.endpoints {
+                        if let other = slugs[endpoint.slug] {
+                            print("\(endpoint.source.map(\.description) ?? file): error: the slug \"\(endpoint.slug)\" is also used at \(other)")
+                            problems += 1
+                        }
+                        slugs[endpoint.slug] = endpoint.source?.description ?? file
+                        var references = endpoint.secrets
+                        switch endpoint.authentication {
+                        case .bearer(let reference)?, .basic(_, let reference)?: references.append(reference)
+                        case nil: break
+                        }
+                        for reference in references where (try? reference.resolve()) == nil {
+                            if !quiet { print("\(endpoint.source.map(\.description) ?? file): note: \(reference) cannot be read here; the endpoint answers 503 until it can") }
+                        }
+                    }
+                case .destinations:
+                    let loaded = Destination.load(text: text, file: file)
+                    found = loaded.errors
+                    summary = "\(loaded.destinations.count) destination\(loaded.destinations.count == 1 ? "" : "s")"
+                    for destination in loaded.destinations {
+                        if let other = destinationNames[destination.name] {
+                            print("\(destination.source.map(\.description) ?? file): error: the destination \"\(destination.name)\" is also declared at \(other)")
+                            problems += 1
+                        }
+                        destinationNames[destination.name] = destination.source?.description ?? file
+                    }
+                    destinations += loaded.destinations
+                default:
+                    print("\(file): error: \(ruleFile.kind.rawValue) are not supported by this version")
+                    problems += 1
+                    continue
+                }
+                for error in found {
                     let location = error.location.map(\.description) ?? file
                     print("\(location): error: \(error.message)")
                 }
-                problems += loaded.errors.count
-                if !quiet, loaded.errors.isEmpty { print("\(file): ok (\(loaded.automations.count) automation\(loaded.automations.count == 1 ? "" : "s"))") }
+                if !quiet, found.isEmpty { print("\(file): ok (\(summary))") }
+                problems += found.count
             }
-            // Destinations, and what only the whole set can tell: destinations named by actions, template syntax.
-            let destinations = (try? RulesLoader.destinations(paths)) ?? (destinations: [], errors: [])
+            // What only the whole set can tell: every destination an action names is declared, templates parse.
             let templates = StencilTemplates()
-            let crossErrors = destinations.errors + RulesLoader.checkActions(
-                loadedAutomations, destinations: destinations.destinations, check: { (template: String) throws(TriplineError) in try templates.check(template) },
+            let crossErrors = RulesLoader.checkActions(
+                loadedAutomations, destinations: destinations, check: { (template: String) throws(TriplineError) in try templates.check(template) },
                 texts: texts)
             for error in crossErrors {
                 let location = error.location.map(\.description) ?? "rules"
                 print("\(location): error: \(error.message)")
             }
             problems += crossErrors.count
-            if !quiet, !destinations.destinations.isEmpty {
-                print("destinations: \(destinations.destinations.map { "\($0.name) (\($0.kind.rawValue))" }.joined(separator: ", "))")
-            }
-            print("\(files.count) file\(files.count == 1 ? "" : "s"), \(automations) valid automation\(automations == 1 ? "" : "s"), \(problems) problem\(problems == 1 ? "" : "s")")
+            print("\(files.count) file\(files.count == 1 ? "" : "s"), \(automations) valid automation\(automations == 1 ? "" : "s"), \(webhooks) webhook endpoint\(webhooks == 1 ? "" : "s"), \(destinations.count) destination\(destinations.count == 1 ? "" : "s"), \(problems) problem\(problems == 1 ? "" : "s")")
             if problems > 0 { throw ExitCode(1) }
         }
     }

@@ -47,7 +47,7 @@ final class WebhookSink: Sendable {
 
 func webhookRules(port: Int) -> [String: String] {
     [
-        "destinations.yaml": """
+        "destinations/sink.yaml": """
             destinations:
               sink:
                 type: webhook

@@ -30,7 +30,9 @@ final class ServerProcess: @unchecked Sendable {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("tripline-server-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("rules"), withIntermediateDirectories: true)
         for (name, text) in rules {
-            try text.write(to: folder.appendingPathComponent("rules/\(name)"), atomically: true, encoding: .utf8)
+            let file = folder.appendingPathComponent("rules/\(name)")
+            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: file, atomically: true, encoding: .utf8)
         }
         port = Int.random(in: 20_000..<60_000)
         logFile = folder.appendingPathComponent("server.log")

@@ -1,0 +1,169 @@
+public import Foundation
+public import TriplineCore
+
+/// An endpoint with its secrets read: what the server keeps per slug.
+public struct ResolvedWebhookEndpoint: Sendable {
+    /// The declaration.
+    public let endpoint: WebhookEndpoint
+    /// The signing secrets (any of them verifies a request).
+    let secrets: [Secret]
+    /// The credential of `auth`, if any.
+    let credential: Secret?
+
+    /// Reads the endpoint's secrets.
+    /// - Throws: A ``TriplineError`` naming the reference that cannot be read (never a value).
+    public init(_ endpoint: WebhookEndpoint, environment: [String: String] = ProcessInfo.processInfo.environment) throws(TriplineError) {
+        self.endpoint = endpoint
+        var secrets: [Secret] = []
+        for reference in endpoint.secrets { secrets.append(try reference.resolve(environment: environment)) }
+        self.secrets = secrets
+        switch endpoint.authentication {
+        case .bearer(let reference): credential = try reference.resolve(environment: environment)
+        case .basic(_, let reference): credential = try reference.resolve(environment: environment)
+        case nil: credential = nil
+        }
+    }
+
+    /// An endpoint with secrets given directly (tests and benchmarks).
+    public init(_ endpoint: WebhookEndpoint, secrets: [Secret], credential: Secret? = nil) {
+        self.endpoint = endpoint
+        self.secrets = secrets
+        self.credential = credential
+    }
+}
+
+/// Turns requests to one webhook endpoint into events: authenticates them (signature, credential or SNS
+/// certificate), reads the body, and maps it with the endpoint's preset.
+public struct WebhookProcessor: Sendable {
+    /// The endpoint.
+    public let resolved: ResolvedWebhookEndpoint
+    /// Fetches and caches SNS signing certificates, and confirms SNS subscriptions.
+    public let aws: AWSMessageVerifier
+
+    /// Creates a processor.
+    public init(endpoint: ResolvedWebhookEndpoint, aws: AWSMessageVerifier) {
+        self.resolved = endpoint
+        self.aws = aws
+    }
+
+    var endpoint: WebhookEndpoint { resolved.endpoint }
+
+    /// Processes one request.
+    /// - Returns: The events to store and the answer to give once they are durable.
+    /// - Throws: A ``WebhookRejection`` with the status and a reason safe to return to the sender.
+    public func process(_ request: WebhookRequest) async throws(WebhookRejection) -> WebhookResult {
+        switch request.method {
+        case "GET", "HEAD":
+            // Providers that check an endpoint exists before sending anything.
+            return .acknowledged("ping (\(request.method))")
+        case "POST", "PUT":
+            break
+        default:
+            throw WebhookRejection(405, "method_not_allowed", "webhooks accept POST (and GET/HEAD pings), not \(request.method)")
+        }
+        switch endpoint.preset {
+        case .github: return try github(request)
+        case .stripe: return try stripe(request)
+        case .slack: return try slack(request)
+        case .awsSNS: return try await snsMessage(request, s3Only: false)
+        case .awsS3: return try await s3(request)
+        case .cloudevents:
+            try authenticateByConfiguration(request)
+            return try cloudEvents(request)
+        case .generic:
+            try authenticateByConfiguration(request)
+            return try generic(request)
+        }
+    }
+
+    // MARK: - Shared steps
+
+    /// Checks the endpoint's configured `signature`, `auth`, or `unauthenticated`.
+    func authenticateByConfiguration(_ request: WebhookRequest) throws(WebhookRejection) {
+        var checked = false
+        if let scheme = endpoint.signature {
+            try GenericSignature.verify(request, scheme: scheme, secrets: resolved.secrets, tolerance: endpoint.tolerance)
+            checked = true
+        }
+        if let authentication = endpoint.authentication, let credential = resolved.credential {
+            try Self.checkCredential(request.headers["authorization"], authentication: authentication, credential: credential)
+            checked = true
+        }
+        if !checked, !endpoint.unauthenticated {
+            throw .unauthorized("not_verifiable", "this endpoint accepts only verified requests")
+        }
+    }
+
+    static func checkCredential(_ header: String?, authentication: RequestAuthentication, credential: Secret) throws(WebhookRejection) {
+        guard let header else { throw .unauthorized("missing_credentials", "the Authorization header is missing") }
+        let presented: [UInt8]
+        let expected: [UInt8]
+        switch authentication {
+        case .bearer:
+            guard header.lowercased().hasPrefix("bearer ") else { throw .unauthorized("bad_credentials", "expected a bearer token") }
+            presented = Array(header.dropFirst(7).trimmingCharacters(in: " ").utf8)
+            expected = credential.bytes
+        case .basic(let username, _):
+            guard header.lowercased().hasPrefix("basic "),
+                let decoded = Data(base64Encoded: header.dropFirst(6).trimmingCharacters(in: " "))
+            else { throw .unauthorized("bad_credentials", "expected basic credentials") }
+            presented = [UInt8](decoded)
+            expected = Array("\(username):".utf8) + credential.bytes
+        }
+        // Compare digests so that the comparison takes the same time whatever the lengths.
+        guard ConstantTime.equals(DigestAlgorithm.sha256.hash(presented), DigestAlgorithm.sha256.hash(expected)) else {
+            throw .unauthorized("bad_credentials", "the credentials are not valid")
+        }
+    }
+
+    /// The body as a JSON value.
+    static func json(_ body: [UInt8], what: String = "the body") throws(WebhookRejection) -> JSONValue {
+        guard !body.isEmpty else { throw .malformed("\(what) is empty") }
+        do {
+            return try body.withUnsafeBufferPointer { buffer throws(TriplineError) in try JSONValue.parse(bytes: buffer) }
+        } catch {
+            throw .malformed("\(what) is not valid JSON: \(error.reason)")
+        }
+    }
+
+    /// The body as a JSON object.
+    static func jsonObject(_ body: [UInt8], what: String = "the body") throws(WebhookRejection) -> [String: JSONValue] {
+        let value = try json(body, what: what)
+        guard case .object(let object) = value else { throw .malformed("\(what) must be a JSON object, not \(value.kindDescription)") }
+        return object
+    }
+
+    /// The id of an event derived from a delivery: the provider's id when it is a UUID, otherwise a name-based UUID.
+    static func eventID(_ providerID: String?, prefix: String, body: [UInt8]) -> UUID {
+        if let providerID, !providerID.isEmpty { return UUID.eventID(from: providerID, prefix: prefix) }
+        return UUID(name: "\(prefix):body:\(ByteEncoding.hex.encode(DigestAlgorithm.sha256.hash(body)))")
+    }
+
+    /// The related resource naming the endpoint that received an event.
+    var webhookResource: Resource {
+        Resource([Resource.idLabel: "tripline.webhook.\(endpoint.slug)", Resource.roleLabel: "webhook", "prefect.resource.name": endpoint.name])
+    }
+}
+
+extension JSONValue {
+    /// The member at a dot path (`data.object.id`), or `nil`.
+    public subscript(path path: String) -> JSONValue? {
+        var current: JSONValue? = self
+        for component in path.split(separator: ".") {
+            guard case .object(let object)? = current else { return nil }
+            current = object[String(component)]
+        }
+        return current
+    }
+
+    /// A string member, or a number written as text.
+    public var textValue: String? {
+        switch self {
+        case .string(let text): text
+        case .int(let number): String(number)
+        case .double(let number): String(number)
+        case .bool(let flag): String(flag)
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,57 @@
+internal import Logging
+internal import ServiceLifecycle
+import Synchronization
+internal import TriplineCore
+
+/// Records webhook deliveries off the request path: requests append to a buffer, and a service writes what has
+/// accumulated in one transaction, so that the history costs no extra commit per request. A crash can lose the
+/// records of the last moments (never the events, which are durable before any answer).
+final class DeliveryRecorder: Service, Sendable {
+    let log: any WebhookDeliveryLog
+    let logger: Logger
+    let maximumBuffered: Int
+    private let buffer = Mutex<[WebhookDelivery]>([])
+    private let wakes: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+
+    init(log: any WebhookDeliveryLog, logger: Logger, maximumBuffered: Int = 10_000) {
+        self.log = log
+        self.logger = logger
+        self.maximumBuffered = maximumBuffered
+        (wakes, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Queues a record.
+    func record(_ delivery: WebhookDelivery) {
+        let dropped = buffer.withLock { buffer -> Bool in
+            guard buffer.count < maximumBuffered else { return true }
+            buffer.append(delivery)
+            return false
+        }
+        if dropped { logger.warning("webhook delivery history is behind; a record was dropped", metadata: ["slug": "\(delivery.slug)"]) }
+        wake.yield()
+    }
+
+    /// Writes everything queued so far (the API calls this before reading the history).
+    func flush() async {
+        let batch = buffer.withLock { buffer -> [WebhookDelivery] in
+            defer { buffer.removeAll(keepingCapacity: true) }
+            return buffer
+        }
+        guard !batch.isEmpty else { return }
+        do {
+            try await log.recordDeliveries(batch)
+        } catch {
+            logger.error("cannot record webhook deliveries", metadata: ["count": "\(batch.count)", "error": "\(error)"])
+        }
+    }
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            for await _ in wakes { await flush() }
+        } onGracefulShutdown: {
+            self.wake.finish()
+        }
+        await flush()
+    }
+}
