@@ -23,6 +23,7 @@ public struct ActionHandlers: Sendable {
             CallWebhookHandler(http: http),
             EmitEventHandler(),
             AutomationStateHandler(),
+            RunDeploymentHandler(http: http),
         ])
     }
 }

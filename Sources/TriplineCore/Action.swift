@@ -96,6 +96,8 @@ public struct ActionSchema: Sendable {
                 fields: [
                     source, Field("deployment_id", .optionalUUID), Field("parameters", .optionalObject), Field("job_variables", .optionalObject),
                     Field("schedule_after", .nonNegativeSeconds),
+                    // Tripline: the Prefect server to run it on, and the deployment by `flow/deployment` name.
+                    Field("destination", .string), Field("deployment", .string),
                 ]),
             ActionSchema(type: "pause-deployment", fields: [source, Field("deployment_id", .optionalUUID)]),
             ActionSchema(type: "resume-deployment", fields: [source, Field("deployment_id", .optionalUUID)]),

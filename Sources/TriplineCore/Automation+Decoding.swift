@@ -312,7 +312,8 @@ extension Automation {
         if let targetField = ActionSchema.selectedTargetField[type], !(reader.has("source") && fields["source"] == nil) {
             let source = fields["source"]?.stringValue ?? "selected"
             let target = fields[targetField]
-            if source == "selected", target == nil || target == .null {
+            let named = type == "run-deployment" && fields["deployment"]?.stringValue != nil
+            if source == "selected", target == nil || target == .null, !named {
                 diagnostics.report(
                     .missingField, "is required when source is \"selected\"", path: reader.childPath(targetField), at: node,
                     hint: "name the target with \(targetField), or use source: inferred")

@@ -41,7 +41,12 @@ extension RulesLoader {
                 let path = "actions[\(index)]"
                 let fieldNode = { (field: String) -> RuleNode? in fieldNodeFor(automation, actionIndex: index, field: field, texts: texts) }
                 if let name = action.fields["destination"]?.stringValue {
-                    let kinds: Set<Destination.Kind> = action.type == "call-webhook" ? [.webhook] : [.slack, .pagerduty]
+                    let kinds: Set<Destination.Kind> =
+                        switch action.type {
+                        case "call-webhook": [.webhook]
+                        case "run-deployment": [.prefect]
+                        default: [.slack, .pagerduty]
+                        }
                     if let destination = byName[name] {
                         if !kinds.contains(destination.kind) {
                             errors.append(
