@@ -10,6 +10,9 @@ public import Prometheus
 internal import TriplineCore
 internal import TriplineIngest
 public import TriplineStorage
+internal import TriplineActions
+internal import TriplineTemplates
+internal import AsyncHTTPClient
 #if canImport(FoundationNetworking)
 internal import FoundationNetworking
 #endif
@@ -51,7 +54,9 @@ public enum TriplineApplication {
         storeConfiguration.synchronous = configuration.synchronous
         let store = try SQLiteStore(configuration: storeConfiguration, logger: logger)
         let pipeline = EventPipeline(store: store, automations: [], logger: logger, metrics: metrics, maximumPending: configuration.maximumPendingEvents)
-        let catalog = AutomationCatalog(rulesPath: configuration.rulesPath, store: store, pipeline: pipeline, logger: logger, metrics: metrics)
+        let templates = StencilTemplates()
+        let catalog = AutomationCatalog(
+            rulesPath: configuration.rulesPath, store: store, pipeline: pipeline, logger: logger, metrics: metrics, templates: templates)
         try await catalog.load()
         let pinned = try configuration.snsCertificatesPath.map { path throws(TriplineError) in try AWSMessageVerifier.pinnedCertificates(folder: path) } ?? [:]
         let webhooks = WebhookCatalog(rulesPath: configuration.rulesPath, aws: AWSMessageVerifier(fetch: fetchFromAWS, pinned: pinned), logger: logger)
@@ -59,12 +64,22 @@ public enum TriplineApplication {
         let recorder = DeliveryRecorder(log: store, logger: logger)
         try await pipeline.start()
 
+        // The action layer: one HTTP client for every handler, the dispatcher woken by the pipeline's commits.
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
+        let environment = ActionEnvironment(
+            templates: templates, destinations: catalog.destinations, events: PipelineEventSink(pipeline: pipeline),
+            automations: CatalogAutomationControl(catalog: catalog))
+        let dispatcher = Dispatcher(
+            outbox: store, handlers: .standard(http: HTTPTarget(client: httpClient)), environment: environment, wake: pipeline.outboxSignal,
+            configuration: configuration.dispatcher, logger: logger, metricsFactory: metricsFactory)
+
         let router = Router(context: TriplineRequestContext.self)
         router.middlewares.add(RequestIDMiddleware())
         router.middlewares.add(AuthenticationMiddleware(tokens: configuration.tokens, metrics: metrics))
         HealthRoutes(store: store, catalog: catalog, prometheus: prometheus, pipeline: pipeline).register(on: router)
         EventRoutes(pipeline: pipeline, store: store, configuration: configuration, metrics: metrics).register(on: router)
         AutomationRoutes(catalog: catalog).register(on: router)
+        DeliveryRoutes(log: store, dispatcher: dispatcher).register(on: router)
         WebhookRoutes(catalog: webhooks, pipeline: pipeline, recorder: recorder, log: store, configuration: configuration, metrics: metrics)
             .register(on: router)
         if configuration.benchmarkRoutes {
@@ -82,12 +97,16 @@ public enum TriplineApplication {
             server: .http1WebSocketUpgrade { request, _, logger in sockets.shouldUpgrade(request, logger: logger) },
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "tripline"),
             logger: logger)
+        // Graceful shutdown runs in reverse order: the dispatcher stops before the pipeline (it emits events into it),
+        // and the HTTP client is shut down last.
+        application.addServices(HTTPClientService(client: httpClient))
         application.addServices(
             ProactiveScheduler(pipeline: pipeline, logger: logger),
             RulesWatcher(catalog: catalog, webhooks: webhooks, interval: configuration.rulesPollInterval, logger: logger),
             RetentionService(store: store, deliveries: store, retention: configuration.retention, logger: logger),
             PipelineService(pipeline: pipeline),
             recorder)
+        if configuration.dispatchActions { application.addServices(dispatcher) }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
         let automationCount = await catalog.all().count
         logger.info(

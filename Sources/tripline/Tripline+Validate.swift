@@ -2,6 +2,7 @@ import ArgumentParser
 import TriplineCore
 import TriplineServer
 import TriplineIngest
+import TriplineTemplates
 
 extension Tripline {
     struct Validate: ParsableCommand {
@@ -27,6 +28,10 @@ extension Tripline {
             var automations = 0
             var webhooks = 0
             var slugs: [String: String] = [:]
+            var loadedAutomations: [Automation] = []
+            var destinations: [Destination] = []
+            var destinationNames: [String: String] = [:]
+            var texts: [String: String] = [:]
             for ruleFile in files {
                 let file = ruleFile.path
                 let text: String
@@ -37,11 +42,13 @@ extension Tripline {
                     problems += 1
                     continue
                 }
+                texts[file] = text
                 let found: [TriplineError]
                 let summary: String
                 switch ruleFile.kind {
                 case .automations:
                     let loaded = Automation.load(text: text, file: file)
+                    loadedAutomations += loaded.automations
                     automations += loaded.automations.count
                     found = loaded.errors
                     summary = "\(loaded.automations.count) automation\(loaded.automations.count == 1 ? "" : "s")"
@@ -65,6 +72,18 @@ extension Tripline {
                             if !quiet { print("\(endpoint.source.map(\.description) ?? file): note: \(reference) cannot be read here; the endpoint answers 503 until it can") }
                         }
                     }
+                case .destinations:
+                    let loaded = Destination.load(text: text, file: file)
+                    found = loaded.errors
+                    summary = "\(loaded.destinations.count) destination\(loaded.destinations.count == 1 ? "" : "s")"
+                    for destination in loaded.destinations {
+                        if let other = destinationNames[destination.name] {
+                            print("\(destination.source.map(\.description) ?? file): error: the destination \"\(destination.name)\" is also declared at \(other)")
+                            problems += 1
+                        }
+                        destinationNames[destination.name] = destination.source?.description ?? file
+                    }
+                    destinations += loaded.destinations
                 default:
                     print("\(file): error: \(ruleFile.kind.rawValue) are not supported by this version")
                     problems += 1
@@ -77,7 +96,17 @@ extension Tripline {
                 if !quiet, found.isEmpty { print("\(file): ok (\(summary))") }
                 problems += found.count
             }
-            print("\(files.count) file\(files.count == 1 ? "" : "s"), \(automations) valid automation\(automations == 1 ? "" : "s"), \(webhooks) webhook endpoint\(webhooks == 1 ? "" : "s"), \(problems) problem\(problems == 1 ? "" : "s")")
+            // What only the whole set can tell: every destination an action names is declared, templates parse.
+            let templates = StencilTemplates()
+            let crossErrors = RulesLoader.checkActions(
+                loadedAutomations, destinations: destinations, check: { (template: String) throws(TriplineError) in try templates.check(template) },
+                texts: texts)
+            for error in crossErrors {
+                let location = error.location.map(\.description) ?? "rules"
+                print("\(location): error: \(error.message)")
+            }
+            problems += crossErrors.count
+            print("\(files.count) file\(files.count == 1 ? "" : "s"), \(automations) valid automation\(automations == 1 ? "" : "s"), \(webhooks) webhook endpoint\(webhooks == 1 ? "" : "s"), \(destinations.count) destination\(destinations.count == 1 ? "" : "s"), \(problems) problem\(problems == 1 ? "" : "s")")
             if problems > 0 { throw ExitCode(1) }
         }
     }

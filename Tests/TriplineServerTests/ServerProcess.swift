@@ -32,7 +32,7 @@ final class ServerProcess: @unchecked Sendable {
         for (name, text) in rules {
             let file = folder.appendingPathComponent("rules/\(name)")
             try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try text.write(to: folder.appendingPathComponent("rules/\(name)"), atomically: true, encoding: .utf8)
+            try text.write(to: file, atomically: true, encoding: .utf8)
         }
         port = Int.random(in: 20_000..<60_000)
         logFile = folder.appendingPathComponent("server.log")

@@ -255,10 +255,10 @@ import FoundationNetworking
         let (reader, _) = try await server.request("GET", "/api/webhooks/github/deliveries", headers: ["Authorization": "Bearer reader-token-0123456789"])
         #expect(reader == 200)
         // The command line reads the same history.
-        let output = try runTripline(["webhooks", "deliveries", "github", "--server", server.baseURL], environment: ["TRIPLINE_API_TOKEN": "reader-token-0123456789"])
+        let output = try runTripline(["webhooks", "deliveries", "github", "--api-url", server.baseURL + "/api"], environment: ["TRIPLINE_API_TOKEN": "reader-token-0123456789"])
         #expect(output.status == 0)
         #expect(output.text.contains("accepted") && output.text.contains("github.ping"), "\(output.text)")
-        let refused = try runTripline(["webhooks", "ls", "--server", server.baseURL], environment: ["TRIPLINE_API_TOKEN": "ingest-token-0123456789"])
+        let refused = try runTripline(["webhooks", "ls", "--api-url", server.baseURL + "/api"], environment: ["TRIPLINE_API_TOKEN": "ingest-token-0123456789"])
         #expect(refused.status == 1)
         #expect(refused.text.contains("403"))
         try await server.stop()
