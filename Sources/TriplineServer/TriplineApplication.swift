@@ -107,13 +107,17 @@ public enum TriplineApplication {
             PipelineService(pipeline: pipeline),
             recorder)
         if configuration.dispatchActions { application.addServices(dispatcher) }
+        // Added last, so that graceful shutdown stops them first: their last batch is stored while the pipeline runs.
+        let kafkaSources = try KafkaSources.load(rulesPath: configuration.rulesPath, logger: logger)
+        let kafkaServices = try KafkaSources.services(kafkaSources, sink: pipeline, logger: logger, metricsFactory: metricsFactory)
+        for service in kafkaServices { application.addServices(service) }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
         let automationCount = await catalog.all().count
         logger.info(
             "tripline ready",
             metadata: [
                 "address": "\(configuration.host):\(configuration.port)", "database": "\(configuration.databasePath)",
-                "automations": "\(automationCount)", "webhooks": "\(webhooks.all().count)", "startup_ms": "\(Int(elapsed))",
+                "automations": "\(automationCount)", "webhooks": "\(webhooks.all().count)", "kafka_sources": "\(kafkaServices.count) of \(kafkaSources.count)", "startup_ms": "\(Int(elapsed))",
                 "authentication": "\(configuration.tokens.isEmpty ? "none (loopback only)" : "\(configuration.tokens.count) tokens")",
             ])
         return (application, Parts(pipeline: pipeline, catalog: catalog, store: store, webhooks: webhooks))
