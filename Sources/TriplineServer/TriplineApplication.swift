@@ -59,7 +59,8 @@ public enum TriplineApplication {
             rulesPath: configuration.rulesPath, store: store, pipeline: pipeline, logger: logger, metrics: metrics, templates: templates)
         try await catalog.load()
         let pinned = try configuration.snsCertificatesPath.map { path throws(TriplineError) in try AWSMessageVerifier.pinnedCertificates(folder: path) } ?? [:]
-        let webhooks = WebhookCatalog(rulesPath: configuration.rulesPath, aws: AWSMessageVerifier(fetch: fetchFromAWS, pinned: pinned), logger: logger)
+        let webhooks = WebhookCatalog(
+            rulesPath: configuration.rulesPath, aws: AWSMessageVerifier(fetch: fetchFromAWS, pinned: pinned), renderer: templates, logger: logger)
         if let error = webhooks.reload(force: true).first { throw error }
         let recorder = DeliveryRecorder(log: store, logger: logger)
         try await pipeline.start()

@@ -57,7 +57,7 @@ extension Tripline {
                 case .webhooks:
                     let loaded = WebhookEndpoint.load(text: text, file: file)
                     webhooks += loaded.endpoints.count
-                    found = loaded.errors
+                    found = loaded.errors + loaded.endpoints.flatMap { WebhookCatalog.checkTemplate($0, file: file, renderer: StencilTemplates()) }
                     summary = "\(loaded.endpoints.count) webhook endpoint\(loaded.endpoints.count == 1 ? "" : "s")"
                     for endpoint in loaded.endpoints {
                         if let other = slugs[endpoint.slug] {
