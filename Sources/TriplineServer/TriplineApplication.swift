@@ -13,9 +13,7 @@ public import TriplineStorage
 internal import TriplineActions
 internal import TriplineTemplates
 internal import AsyncHTTPClient
-#if canImport(FoundationNetworking)
-internal import FoundationNetworking
-#endif
+internal import NIOHTTP1
 
 /// Builds the whole service: store, pipeline, catalog, HTTP and websocket routes, background services. `tripline
 /// serve` and the tests call the same function.
@@ -58,15 +56,20 @@ public enum TriplineApplication {
         let catalog = AutomationCatalog(
             rulesPath: configuration.rulesPath, store: store, pipeline: pipeline, logger: logger, metrics: metrics, templates: templates)
         try await catalog.load()
+        // One HTTP client for the action handlers and for what webhooks fetch from AWS.
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
         let pinned = try configuration.snsCertificatesPath.map { path throws(TriplineError) in try AWSMessageVerifier.pinnedCertificates(folder: path) } ?? [:]
+        let fetch: AWSMessageVerifier.Fetch = { url in try await fetchFromAWS(url, client: httpClient) }
         let webhooks = WebhookCatalog(
-            rulesPath: configuration.rulesPath, aws: AWSMessageVerifier(fetch: fetchFromAWS, pinned: pinned), renderer: templates, logger: logger)
-        if let error = webhooks.reload(force: true).first { throw error }
+            rulesPath: configuration.rulesPath, aws: AWSMessageVerifier(fetch: fetch, pinned: pinned), renderer: templates, logger: logger)
+        if let error = webhooks.reload(force: true).first {
+            try? await httpClient.shutdown()
+            throw error
+        }
         let recorder = DeliveryRecorder(log: store, logger: logger)
         try await pipeline.start()
 
-        // The action layer: one HTTP client for every handler, the dispatcher woken by the pipeline's commits.
-        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
+        // The action layer: the dispatcher woken by the pipeline's commits.
         let environment = ActionEnvironment(
             templates: templates, destinations: catalog.destinations, events: PipelineEventSink(pipeline: pipeline),
             automations: CatalogAutomationControl(catalog: catalog))
@@ -125,10 +128,10 @@ public enum TriplineApplication {
     }
 
     /// GETs an AWS URL (SNS signing certificates and subscription confirmations; the verifier checks the host).
-    @Sendable static func fetchFromAWS(_ url: URL) async throws -> (status: Int, body: [UInt8]) {
-        let request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 10)
-        let (data, response) = try await URLSession.shared.data(for: request)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, [UInt8](data.prefix(1 << 20)))
+    static func fetchFromAWS(_ url: URL, client: HTTPClient) async throws -> (status: Int, body: [UInt8]) {
+        let response = try await client.execute(HTTPClientRequest(url: url.absoluteString), timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), Array(body.readableBytesView))
     }
 }
 
