@@ -132,7 +132,11 @@ extension Event {
     public var storageText: String {
         var copy = self
         copy.received = nil
-        return copy.jsonValue.jsonText
+        // Key order does not matter in storage; not sorting saves a sort per object of the payload.
+        var output: [UInt8] = []
+        output.reserveCapacity(256)
+        copy.jsonValue.write(to: &output, sortedKeys: false)
+        return String(decoding: output, as: UTF8.self)
     }
 
     public var jsonValue: JSONValue {
