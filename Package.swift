@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/stencilproject/Stencil", exact: "0.15.1"),
     ],
     targets: [
         .target(
@@ -72,11 +74,30 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "TriplineTemplates",
+            dependencies: ["TriplineCore", .product(name: "Stencil", package: "Stencil")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TriplineActions",
+            dependencies: [
+                "TriplineCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TriplineServer",
             dependencies: [
                 "TriplineCore",
                 "TriplineIngest",
                 "TriplineStorage",
+                "TriplineActions",
+                "TriplineTemplates",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
@@ -97,8 +118,11 @@ let package = Package(
                 "TriplineCore",
                 "TriplineIngest",
                 "TriplineServer",
+                "TriplineStorage",
+                "TriplineTemplates",
                 "TriplineKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -136,9 +160,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TriplineActionsTests",
+            dependencies: [
+                "TriplineCore", "TriplineActions", "TriplineStorage", "TriplineTemplates", "TriplineTestKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "TriplineServerTests",
             dependencies: [
                 "TriplineCore", "TriplineServer", "TriplineStorage", "TriplineTestKit", "TriplineIngest", "TriplineKafka",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],

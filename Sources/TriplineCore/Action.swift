@@ -1,3 +1,5 @@
+public import Foundation
+
 /// An action of an automation: its `type` and its fields, validated against the schema of that type.
 ///
 /// Fields are kept as JSON so that templates and destination-specific options pass through unchanged to the action
@@ -20,6 +22,19 @@ public struct Action: Sendable, Hashable {
         object["type"] = .string(type)
         return .object(object)
     }
+
+    /// The action as the automations API shows it: Prefect's clients require a `block_document_id` on
+    /// `send-notification` and `call-webhook`, so an action that names a destination instead gets a stable id derived
+    /// from the destination's name (the `destination` field stays, for Tripline).
+    public var apiJSONValue: JSONValue {
+        guard ActionSchema.destinationTypes.contains(type), let name = fields["destination"]?.stringValue,
+            fields["block_document_id"] == nil || fields["block_document_id"] == .null
+        else { return jsonValue }
+        var object = fields
+        object["type"] = .string(type)
+        object["block_document_id"] = .string(UUID(stableName: "destination:\(name)").uuidString.lowercased())
+        return .object(object)
+    }
 }
 
 /// The fields each action type accepts, and how to check them.
@@ -36,6 +51,10 @@ public struct ActionSchema: Sendable {
         case nonNegativeSeconds
         case oneOf([String])
         case stringOrObject
+        /// Any JSON value (Block Kit blocks, PagerDuty custom details, emitted payloads).
+        case any
+        /// Tripline's retry settings: `{max_attempts, backoff, max_backoff}`.
+        case retryPolicy
     }
 
     /// A field of an action type.
@@ -77,6 +96,8 @@ public struct ActionSchema: Sendable {
                 fields: [
                     source, Field("deployment_id", .optionalUUID), Field("parameters", .optionalObject), Field("job_variables", .optionalObject),
                     Field("schedule_after", .nonNegativeSeconds),
+                    // Tripline: the Prefect server to run it on, and the deployment by `flow/deployment` name.
+                    Field("destination", .string), Field("deployment", .string),
                 ]),
             ActionSchema(type: "pause-deployment", fields: [source, Field("deployment_id", .optionalUUID)]),
             ActionSchema(type: "resume-deployment", fields: [source, Field("deployment_id", .optionalUUID)]),
@@ -92,8 +113,30 @@ public struct ActionSchema: Sendable {
                 ]),
             ActionSchema(
                 type: "send-notification",
-                fields: [Field("block_document_id", .uuid, required: true), Field("subject", .string), Field("body", .string, required: true)]),
-            ActionSchema(type: "call-webhook", fields: [Field("block_document_id", .uuid, required: true), Field("payload", .stringOrObject)]),
+                fields: [
+                    Field("block_document_id", .optionalUUID), Field("destination", .string), Field("subject", .string),
+                    Field("body", .string, required: true),
+                    // Slack
+                    Field("blocks", .any),
+                    // PagerDuty Events API v2
+                    Field("event_action", .oneOf(["trigger", "acknowledge", "resolve"])), Field("dedup_key", .string),
+                    Field("severity", .string), Field("source", .string), Field("component", .string), Field("group", .string),
+                    Field("class", .string), Field("custom_details", .any), Field("timestamp", .string), Field("client", .string),
+                    Field("client_url", .string), Field("links", .any), Field("images", .any),
+                ]),
+            ActionSchema(
+                type: "call-webhook",
+                fields: [
+                    Field("block_document_id", .optionalUUID), Field("destination", .string), Field("payload", .stringOrObject),
+                    Field("headers", .object), Field("method", .oneOf(["GET", "POST", "PUT", "PATCH", "DELETE"])), Field("timeout", .nonNegativeSeconds),
+                ]),
+            // Tripline: a templated event back into the event log.
+            ActionSchema(
+                type: "emit-event",
+                fields: [
+                    Field("event", .string, required: true), Field("resource", .object, required: true), Field("related", .any),
+                    Field("payload", .any),
+                ]),
             ActionSchema(type: "pause-work-pool", fields: [source, Field("work_pool_id", .optionalUUID)]),
             ActionSchema(type: "resume-work-pool", fields: [source, Field("work_pool_id", .optionalUUID)]),
             ActionSchema(type: "pause-work-queue", fields: [source, Field("work_queue_id", .optionalUUID)]),
@@ -102,6 +145,12 @@ public struct ActionSchema: Sendable {
             ActionSchema(type: "resume-automation", fields: [source, Field("automation_id", .optionalUUID)]),
         ]
     }()
+
+    /// Fields every action type accepts besides its own (Tripline's delivery settings).
+    public static let commonFields: [Field] = [Field("retry", .retryPolicy)]
+
+    /// Action types that need a destination (Tripline) or a block document (Prefect) to run.
+    static let destinationTypes: Set<String> = ["send-notification", "call-webhook"]
 
     /// The field of a `selected` action that names its target, for the types that have a `source`.
     static let selectedTargetField: [String: String] = [

@@ -4,7 +4,7 @@ extension Automation {
     /// The top-level fields an automation accepts.
     static let knownFields = [
         "id", "name", "description", "enabled", "tags", "trigger", "actions", "actions_on_trigger", "actions_on_resolve",
-        "owner_resource", "created", "updated",
+        "owner_resource", "created", "updated", "cooldown",
     ]
 
     /// Reads automations from a rules document: one automation object, a list of them, or several YAML documents.
@@ -30,6 +30,8 @@ extension Automation {
         var automations: [Automation] = []
         var items: [(RuleNode, String)] = []
         for (documentIndex, document) in documents.enumerated() {
+            // Destinations share the rules folder; `Destination.load` reads those documents.
+            if Destination.isDestinationsDocument(document) { continue }
             let prefix = documents.count > 1 ? "document \(documentIndex + 1)" : ""
             switch document.kind {
             case .array(let list):
@@ -78,6 +80,13 @@ extension Automation {
         let enabled = reader.bool("enabled") ?? true
         let tags = reader.stringList("tags") ?? []
         let ownerResource = reader.string("owner_resource")
+        var cooldown: TimeSpan?
+        if let cooldownNode = reader.optional("cooldown") {
+            cooldown = decodeDuration(cooldownNode, path: reader.childPath("cooldown"), diagnostics: diagnostics, allowNull: true)
+            if let value = cooldown, value < .zero {
+                diagnostics.report(.invalidValue, "must not be negative", path: reader.childPath("cooldown"), at: cooldownNode)
+            }
+        }
         let identity = id?.uuidString ?? "\(idNamespace ?? file ?? ""):\(name ?? "")"
         let automationID = id ?? UUID(stableName: "automation:\(identity)")
         var trigger: Trigger?
@@ -98,7 +107,7 @@ extension Automation {
         guard let name, let trigger else { return nil }
         let automation = Automation(
             id: automationID, name: name, description: description, enabled: enabled, tags: tags, trigger: trigger, actions: actions,
-            actionsOnTrigger: onTrigger, actionsOnResolve: onResolve, ownerResource: ownerResource, source: node.location)
+            actionsOnTrigger: onTrigger, actionsOnResolve: onResolve, ownerResource: ownerResource, cooldown: cooldown, source: node.location)
         automation.validate(path: path, at: node, diagnostics: diagnostics)
         return automation
     }
@@ -289,16 +298,22 @@ extension Automation {
             return nil
         }
         var fields: [String: JSONValue] = [:]
-        for field in schema.fields {
+        for field in schema.fields + ActionSchema.commonFields {
             let fieldPath = reader.childPath(field.name)
             guard let value = field.required ? reader.required(field.name) : reader.optional(field.name) else { continue }
             if checkActionField(field, value, path: fieldPath, diagnostics: diagnostics) { fields[field.name] = value.json }
         }
-        reader.rejectUnknown(known: ["type"] + schema.fields.map(\.name))
+        reader.rejectUnknown(known: ["type"] + (schema.fields + ActionSchema.commonFields).map(\.name))
+        if ActionSchema.destinationTypes.contains(type), fields["destination"] == nil, fields["block_document_id"] == nil || fields["block_document_id"] == .null {
+            diagnostics.report(
+                .missingField, "is required", path: reader.childPath("destination"), at: node,
+                hint: "name a destination declared under destinations: in rules/ (Prefect's block_document_id is accepted but cannot run here)")
+        }
         if let targetField = ActionSchema.selectedTargetField[type], !(reader.has("source") && fields["source"] == nil) {
             let source = fields["source"]?.stringValue ?? "selected"
             let target = fields[targetField]
-            if source == "selected", target == nil || target == .null {
+            let named = type == "run-deployment" && fields["deployment"]?.stringValue != nil
+            if source == "selected", target == nil || target == .null, !named {
                 diagnostics.report(
                     .missingField, "is required when source is \"selected\"", path: reader.childPath(targetField), at: node,
                     hint: "name the target with \(targetField), or use source: inferred")
@@ -329,6 +344,28 @@ extension Automation {
             if let text = json.stringValue, choices.contains(text) { return true }
             return fail("one of \(choices.joined(separator: ", "))")
         case .stringOrObject: return json.stringValue != nil || json.objectValue != nil ? true : fail("a string or an object")
+        case .any: return true
+        case .retryPolicy:
+            guard let object = json.objectValue else { return fail("an object {max_attempts, backoff, max_backoff}") }
+            for (key, member) in object {
+                switch key {
+                case "max_attempts":
+                    guard let count = member.number, count >= 1, count <= 100, count.rounded() == count else {
+                        diagnostics.report(.invalidValue, "must be an integer from 1 to 100", path: "\(path).max_attempts", at: value)
+                        return false
+                    }
+                case "backoff", "max_backoff":
+                    guard let seconds = member.number, seconds >= 0 else {
+                        diagnostics.report(.invalidValue, "must be a non-negative number of seconds", path: "\(path).\(key)", at: value)
+                        return false
+                    }
+                default:
+                    diagnostics.report(
+                        .unknownField, "unknown field \"\(key)\"", path: "\(path).\(key)", at: value, hint: "known fields: max_attempts, backoff, max_backoff")
+                    return false
+                }
+            }
+            return true
         }
     }
 }

@@ -10,11 +10,12 @@ extension Automation {
             "enabled": .bool(enabled),
             "tags": .array(tags.map(JSONValue.string)),
             "trigger": trigger.jsonValue,
-            "actions": .array(actions.map(\.jsonValue)),
-            "actions_on_trigger": .array(actionsOnTrigger.map(\.jsonValue)),
-            "actions_on_resolve": .array(actionsOnResolve.map(\.jsonValue)),
+            "actions": .array(actions.map(\.apiJSONValue)),
+            "actions_on_trigger": .array(actionsOnTrigger.map(\.apiJSONValue)),
+            "actions_on_resolve": .array(actionsOnResolve.map(\.apiJSONValue)),
         ]
         object["owner_resource"] = ownerResource.map(JSONValue.string) ?? .null
+        if let cooldown { object["cooldown"] = Trigger.seconds(cooldown) }
         return .object(object)
     }
 }

@@ -22,6 +22,9 @@ public struct Automation: Sendable, Hashable {
     public var actionsOnResolve: [Action]
     /// The resource that owns this automation, if any.
     public var ownerResource: String?
+    /// After a firing whose actions ran, further firings within this span run no actions and are recorded as
+    /// suppressed (Tripline; `nil` for none).
+    public var cooldown: TimeSpan?
     /// Where the automation was declared, for automations read from rules files.
     public var source: SourceLocation?
 
@@ -37,8 +40,10 @@ public struct Automation: Sendable, Hashable {
         actionsOnTrigger: [Action] = [],
         actionsOnResolve: [Action] = [],
         ownerResource: String? = nil,
+        cooldown: TimeSpan? = nil,
         source: SourceLocation? = nil
     ) {
+        self.cooldown = cooldown
         self.id = id
         self.name = name
         self.description = description

@@ -106,7 +106,8 @@ extension JSONValue {
     }
 
     /// Appends the compact JSON text of this value as UTF-8.
-    public func write(to output: inout [UInt8]) {
+    /// - Parameter sortedKeys: Whether object keys are written in sorted order (deterministic text) or as stored.
+    public func write(to output: inout [UInt8], sortedKeys: Bool = true) {
         switch self {
         case .null: output.append(contentsOf: "null".utf8)
         case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
@@ -126,18 +127,18 @@ extension JSONValue {
             output.append(UInt8(ascii: "["))
             for (index, value) in values.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
-                value.write(to: &output)
+                value.write(to: &output, sortedKeys: sortedKeys)
             }
             output.append(UInt8(ascii: "]"))
         case .object(let object):
             output.append(UInt8(ascii: "{"))
             // String order (code point order for ASCII keys), without a second lookup per key.
-            let members = object.sorted { $0.key < $1.key }
+            let members = sortedKeys ? object.sorted { $0.key < $1.key } : Array(object)
             for (index, member) in members.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
                 Self.writeString(member.key, to: &output)
                 output.append(UInt8(ascii: ":"))
-                member.value.write(to: &output)
+                member.value.write(to: &output, sortedKeys: sortedKeys)
             }
             output.append(UInt8(ascii: "}"))
         }

@@ -57,8 +57,17 @@ public protocol StoreTransaction {
     func saveBuckets(_ changes: [(address: BucketAddress, bucket: Bucket?)]) throws
     /// Replaces the engine's auxiliary state.
     func saveAuxiliaryState(_ state: JSONValue) throws
-    /// Records a firing and puts its actions in the outbox, keyed by (firing, action index).
-    func recordFiring(_ firing: Firing, actions: [Action]) throws
+    /// Records a firing and puts its actions in the outbox, keyed by (firing, action index). When `cooldown` is
+    /// given and another firing of the automation ran its actions less than `cooldown` before this one, the firing is
+    /// recorded as suppressed and its actions are stored as `suppressed` (they do not run).
+    func recordFiring(_ firing: Firing, actions: [Action], cooldown: TimeSpan?) throws
+}
+
+extension StoreTransaction {
+    /// Records a firing without a cooldown.
+    public func recordFiring(_ firing: Firing, actions: [Action]) throws {
+        try recordFiring(firing, actions: actions, cooldown: nil)
+    }
 }
 
 extension StoreTransaction {

@@ -4,6 +4,7 @@ extension WebhookEndpoint {
     static let knownFields = [
         "slug", "name", "description", "enabled", "preset", "secret", "secrets", "tolerance", "allow_sha1", "signature", "auth",
         "unauthenticated", "topics", "confirm_subscriptions", "event", "id_header", "keep_failed_bodies", "max_body_size",
+        "template", "sample",
     ]
     static let signatureFields = ["header", "algorithm", "encoding", "prefix", "timestamp_header", "signed_payload"]
 
@@ -12,27 +13,16 @@ extension WebhookEndpoint {
     ///   left out.
     public static func load(text: String, file: String? = nil) -> (endpoints: [WebhookEndpoint], errors: [TriplineError]) {
         let diagnostics = Diagnostics()
-        let documents: [RuleNode]
+        let items: [(node: RuleNode, path: String)]
         do {
-            documents = try RuleNode.parseAll(text, file: file)
+            items = try RuleNode.declarations(text, file: file)
         } catch {
             return ([], [error])
         }
         var endpoints: [WebhookEndpoint] = []
-        for (documentIndex, document) in documents.enumerated() {
-            let prefix = documents.count > 1 ? "document \(documentIndex + 1)" : ""
-            var items: [(RuleNode, String)] = []
-            switch document.kind {
-            case .array(let list): items = list.enumerated().map { ($1, "\(prefix)[\($0)]") }
-            case .null: continue
-            default: items = [(document, prefix)]
-            }
-            for (node, path) in items {
-                let before = diagnostics.errors.count
-                if let endpoint = decode(node, path: path, diagnostics: diagnostics), diagnostics.errors.count == before {
-                    endpoints.append(endpoint)
-                }
-            }
+        for (node, path) in items {
+            let before = diagnostics.errors.count
+            if let endpoint = decode(node, path: path, diagnostics: diagnostics), diagnostics.errors.count == before { endpoints.append(endpoint) }
         }
         return (endpoints, diagnostics.errors)
     }
@@ -116,6 +106,15 @@ extension WebhookEndpoint {
             } else {
                 endpoint.maximumBodySize = size
             }
+        }
+        if let templateNode = reader.optional("template"),
+            let text = ObjectReader.string(templateNode, path: reader.childPath("template"), diagnostics: diagnostics)
+        {
+            endpoint.template = WebhookTemplate(text: text, source: templateNode.location)
+        }
+        endpoint.samplePath = reader.string("sample")
+        if endpoint.samplePath != nil, endpoint.template == nil {
+            diagnostics.report(.invalidValue, "a sample is only used to check a `template`", path: reader.childPath("sample"), at: reader.optional("sample"))
         }
         reader.rejectUnknown(known: knownFields)
         guard complete else { return nil }

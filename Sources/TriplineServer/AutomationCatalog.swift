@@ -3,6 +3,7 @@ public import Foundation
 public import Logging
 internal import CoreMetrics
 public import TriplineCore
+public import TriplineActions
 
 /// The automations the server runs: those declared in the rules folder (read-only through the API) and those
 /// created through the API (stored in the database). Every change is handed to the pipeline as a whole new set.
@@ -37,11 +38,22 @@ public actor AutomationCatalog {
     private var rules: [Entry] = []
     private var api: [UUID: Entry] = [:]
     private var rulesFingerprint = ""
+    /// Rules automations paused by a `pause-automation` action (rules files stay as written; kept until restart).
+    private var pausedRules: Set<UUID> = []
+    /// The destinations declared in the rules folder, replaced with every successful reload.
+    public nonisolated let destinations: DestinationDirectory
+    /// Checks templates in actions at load time.
+    let templates: (any TemplateRenderer)?
     /// Whether the rules folder has been loaded successfully at least once.
     public private(set) var rulesLoaded = false
 
     /// Creates the catalog.
-    public init(rulesPath: String, store: any DurableStore, pipeline: EventPipeline, logger: Logger, metrics: ServerMetrics) {
+    public init(
+        rulesPath: String, store: any DurableStore, pipeline: EventPipeline, logger: Logger, metrics: ServerMetrics,
+        destinations: DestinationDirectory = DestinationDirectory(), templates: (any TemplateRenderer)? = nil
+    ) {
+        self.destinations = destinations
+        self.templates = templates
         self.rulesPath = rulesPath
         self.store = store
         self.pipeline = pipeline
@@ -75,9 +87,25 @@ public actor AutomationCatalog {
             logger.error("cannot read the rules folder; keeping the running rules", metadata: ["error": "\(error)"])
             return [error]
         }
-        if !loaded.errors.isEmpty {
-            for error in loaded.errors { logger.error("invalid rule; keeping the running rules", metadata: ["error": "\(error)"]) }
-            return loaded.errors
+        var problems = loaded.errors
+        var declared: [Destination] = []
+        do {
+            let found = try RulesLoader.destinations([rulesPath])
+            declared = found.destinations
+            problems += found.errors
+        } catch {
+            problems.append(error)
+        }
+        if problems.isEmpty {
+            let renderer = templates
+            var texts: [String: String] = [:]
+            for file in Set(loaded.automations.compactMap(\.source?.file)) { texts[file] = try? RulesLoader.text(file) }
+            problems += RulesLoader.checkActions(
+                loaded.automations, destinations: declared, check: { (template: String) throws(TriplineError) in try renderer?.check(template) }, texts: texts)
+        }
+        if !problems.isEmpty {
+            for error in problems { logger.error("invalid rule; keeping the running rules", metadata: ["error": "\(error)"]) }
+            return problems
         }
         var seen: [UUID: String] = [:]
         for automation in loaded.automations {
@@ -99,6 +127,8 @@ public actor AutomationCatalog {
                 automation: automation, created: old?.created ?? now, updated: unchanged ? (old?.updated ?? now) : now,
                 sourceFile: automation.source?.file ?? rulesPath)
         }
+        for index in rules.indices where pausedRules.contains(rules[index].automation.id) { rules[index].automation.enabled = false }
+        destinations.replace(declared)
         rulesLoaded = true
         metrics.rulesReloads.increment()
         logger.info("rules loaded", metadata: ["automations": "\(rules.count)", "folder": "\(rulesPath)"])
@@ -162,6 +192,21 @@ public actor AutomationCatalog {
         _ = try await store.deleteAutomation(id: id)
         api[id] = nil
         await publish()
+    }
+
+    /// Pauses or resumes any automation (the `pause-automation` / `resume-automation` actions). Rules automations
+    /// keep their files; the pause holds until the server restarts.
+    /// - Throws: A ``TriplineError`` when there is no such automation.
+    public func setActive(_ id: UUID, _ active: Bool) async throws {
+        if let index = rules.firstIndex(where: { $0.automation.id == id }) {
+            if active { pausedRules.remove(id) } else { pausedRules.insert(id) }
+            rules[index].automation.enabled = active
+            rules[index].updated = Instant(seconds: Date().timeIntervalSince1970)
+            await publish()
+            return
+        }
+        guard api[id] != nil else { throw TriplineError(.invalidValue, "no automation has the id \(id.uuidString.lowercased())") }
+        try await setEnabled(id, active)
     }
 
     private func writable(_ id: UUID) throws -> Entry {

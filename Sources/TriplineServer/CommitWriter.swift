@@ -38,7 +38,14 @@ final class CommitWriter: Sendable {
     let results: AsyncStream<EventPipeline.BatchResult>
     private let resultsContinuation: AsyncStream<EventPipeline.BatchResult>.Continuation
 
-    init(store: any DurableStore, host: EventPipeline.EngineHost, metrics: ServerMetrics, logger: Logger, maximumPending: Int) {
+    /// Signalled after a commit that recorded firings: their outbox entries are durable and can be dispatched.
+    let outboxSignal: WakeSignal
+
+    init(
+        store: any DurableStore, host: EventPipeline.EngineHost, metrics: ServerMetrics, logger: Logger, maximumPending: Int,
+        outboxSignal: WakeSignal
+    ) {
+        self.outboxSignal = outboxSignal
         self.store = store
         self.host = host
         self.metrics = metrics
@@ -147,7 +154,10 @@ final class CommitWriter: Sendable {
             metrics.commits.increment()
             metrics.triggersEvaluated.increment(by: result.triggerEvaluations)
             metrics.evaluationLatency.recordNanoseconds(Int64(result.evaluationNanoseconds))
-            if !result.firings.isEmpty { metrics.firings.increment(by: result.firings.count) }
+            if !result.firings.isEmpty {
+                metrics.firings.increment(by: result.firings.count)
+                outboxSignal.signal()
+            }
             // Publishing to live feeds and waking the proactive timer happen on the pipeline, after the answers.
             resultsContinuation.yield(result)
         } catch {

@@ -39,8 +39,15 @@ public actor EventPipeline {
     private var subscribers: [UUID: AsyncStream<Event>.Continuation] = [:]
     private var deadlineWaiters: [CheckedContinuation<Void, Never>] = []
 
+    /// Signalled after every commit that recorded firings (and so new outbox entries), to wake the dispatcher.
+    public nonisolated let outboxSignal: WakeSignal
+
     /// Creates a pipeline over `store` for `automations`; call ``start()`` before submitting.
-    public init(store: any DurableStore, automations: [Automation], logger: Logger, metrics: ServerMetrics, maximumPending: Int = 200_000) {
+    public init(
+        store: any DurableStore, automations: [Automation], logger: Logger, metrics: ServerMetrics, maximumPending: Int = 200_000,
+        outboxSignal: WakeSignal = WakeSignal()
+    ) {
+        self.outboxSignal = outboxSignal
         var configuration = EngineConfiguration()
         configuration.evaluateAtEveryWindowEnd = true
         configuration.evaluateOverdueRunsAtAdvanceTime = true
@@ -54,7 +61,8 @@ public actor EventPipeline {
         self.automations = automations
         let host = EngineHost(Engine(automations: automations, store: JournalingBucketStore(), configuration: configuration))
         self.host = host
-        self.writer = CommitWriter(store: store, host: host, metrics: metrics, logger: logger, maximumPending: maximumPending)
+        self.writer = CommitWriter(
+            store: store, host: host, metrics: metrics, logger: logger, maximumPending: maximumPending, outboxSignal: outboxSignal)
     }
 
     /// Loads the engine state saved by earlier runs (buckets, held events, composite slots, parked events) and
@@ -103,6 +111,13 @@ public actor EventPipeline {
     public nonisolated func submit(_ events: [Event]) async throws -> Outcome {
         if events.isEmpty { return Outcome() }
         metrics.eventsReceived.increment(by: events.count)
+        return try await writer.submit(events)
+    }
+
+    /// Stores and evaluates events the server itself produced (the action layer's), which are not counted as
+    /// received from clients.
+    public nonisolated func submitInternal(_ events: [Event]) async throws -> Outcome {
+        if events.isEmpty { return Outcome() }
         return try await writer.submit(events)
     }
 
@@ -190,7 +205,7 @@ public actor EventPipeline {
     ) throws {
         for firing in firings {
             let automation = engine.automations.first { $0.id == firing.automationID }
-            try transaction.recordFiring(firing, actions: automation?.actions ?? [])
+            try transaction.recordFiring(firing, actions: automation?.actions ?? [], cooldown: automation?.cooldown)
             result.firings.append(firing)
             var posture: Posture?
             if case .event(let trigger)? = automation?.trigger { posture = trigger.posture }
@@ -243,6 +258,7 @@ public actor EventPipeline {
             }
             if let due, due <= now { metrics.proactiveLateness.recordMicroseconds(Int64(now.microseconds - due.microseconds)) }
             if !result.firings.isEmpty {
+                outboxSignal.signal()
                 metrics.firings.increment(by: result.firings.count)
                 for firing in result.firings {
                     logger.info("automation fired (proactive)", metadata: ["automation": "\(firing.automationName)"])

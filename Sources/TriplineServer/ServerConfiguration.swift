@@ -1,5 +1,6 @@
 internal import Foundation
 public import TriplineCore
+public import TriplineActions
 
 /// Everything `tripline serve` can be told. Read from flags, the environment and a config file by the command;
 /// passed down as a value.
@@ -32,6 +33,11 @@ public struct ServerConfiguration: Sendable {
     /// Adds `POST /api/bench/noop`, which reads the body and answers 204 without storing anything: the HTTP ceiling
     /// that `tripline bench serve` compares ingest with. Off unless TRIPLINE_BENCH_ROUTES=1.
     public var benchmarkRoutes = false
+
+    /// Whether the dispatcher runs the outbox's actions (off only for tests and benchmarks of ingest alone).
+    public var dispatchActions = true
+    /// The dispatcher's settings.
+    public var dispatcher = Dispatcher.Configuration()
 
     /// The defaults.
     public init() {}

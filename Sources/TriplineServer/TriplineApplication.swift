@@ -10,9 +10,10 @@ public import Prometheus
 internal import TriplineCore
 internal import TriplineIngest
 public import TriplineStorage
-#if canImport(FoundationNetworking)
-internal import FoundationNetworking
-#endif
+internal import TriplineActions
+internal import TriplineTemplates
+internal import AsyncHTTPClient
+internal import NIOHTTP1
 
 /// Builds the whole service: store, pipeline, catalog, HTTP and websocket routes, background services. `tripline
 /// serve` and the tests call the same function.
@@ -51,13 +52,30 @@ public enum TriplineApplication {
         storeConfiguration.synchronous = configuration.synchronous
         let store = try SQLiteStore(configuration: storeConfiguration, logger: logger)
         let pipeline = EventPipeline(store: store, automations: [], logger: logger, metrics: metrics, maximumPending: configuration.maximumPendingEvents)
-        let catalog = AutomationCatalog(rulesPath: configuration.rulesPath, store: store, pipeline: pipeline, logger: logger, metrics: metrics)
+        let templates = StencilTemplates()
+        let catalog = AutomationCatalog(
+            rulesPath: configuration.rulesPath, store: store, pipeline: pipeline, logger: logger, metrics: metrics, templates: templates)
         try await catalog.load()
+        // One HTTP client for the action handlers and for what webhooks fetch from AWS.
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
         let pinned = try configuration.snsCertificatesPath.map { path throws(TriplineError) in try AWSMessageVerifier.pinnedCertificates(folder: path) } ?? [:]
-        let webhooks = WebhookCatalog(rulesPath: configuration.rulesPath, aws: AWSMessageVerifier(fetch: fetchFromAWS, pinned: pinned), logger: logger)
-        if let error = webhooks.reload(force: true).first { throw error }
+        let fetch: AWSMessageVerifier.Fetch = { url in try await fetchFromAWS(url, client: httpClient) }
+        let webhooks = WebhookCatalog(
+            rulesPath: configuration.rulesPath, aws: AWSMessageVerifier(fetch: fetch, pinned: pinned), renderer: templates, logger: logger)
+        if let error = webhooks.reload(force: true).first {
+            try? await httpClient.shutdown()
+            throw error
+        }
         let recorder = DeliveryRecorder(log: store, logger: logger)
         try await pipeline.start()
+
+        // The action layer: the dispatcher woken by the pipeline's commits.
+        let environment = ActionEnvironment(
+            templates: templates, destinations: catalog.destinations, events: PipelineEventSink(pipeline: pipeline),
+            automations: CatalogAutomationControl(catalog: catalog))
+        let dispatcher = Dispatcher(
+            outbox: store, handlers: .standard(http: HTTPTarget(client: httpClient)), environment: environment, wake: pipeline.outboxSignal,
+            configuration: configuration.dispatcher, logger: logger, metricsFactory: metricsFactory)
 
         let router = Router(context: TriplineRequestContext.self)
         router.middlewares.add(RequestIDMiddleware())
@@ -65,6 +83,7 @@ public enum TriplineApplication {
         HealthRoutes(store: store, catalog: catalog, prometheus: prometheus, pipeline: pipeline).register(on: router)
         EventRoutes(pipeline: pipeline, store: store, configuration: configuration, metrics: metrics).register(on: router)
         AutomationRoutes(catalog: catalog).register(on: router)
+        DeliveryRoutes(log: store, dispatcher: dispatcher).register(on: router)
         WebhookRoutes(catalog: webhooks, pipeline: pipeline, recorder: recorder, log: store, configuration: configuration, metrics: metrics)
             .register(on: router)
         if configuration.benchmarkRoutes {
@@ -82,12 +101,16 @@ public enum TriplineApplication {
             server: .http1WebSocketUpgrade { request, _, logger in sockets.shouldUpgrade(request, logger: logger) },
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "tripline"),
             logger: logger)
+        // Graceful shutdown runs in reverse order: the dispatcher stops before the pipeline (it emits events into it),
+        // and the HTTP client is shut down last.
+        application.addServices(HTTPClientService(client: httpClient))
         application.addServices(
             ProactiveScheduler(pipeline: pipeline, logger: logger),
             RulesWatcher(catalog: catalog, webhooks: webhooks, interval: configuration.rulesPollInterval, logger: logger),
             RetentionService(store: store, deliveries: store, retention: configuration.retention, logger: logger),
             PipelineService(pipeline: pipeline),
             recorder)
+        if configuration.dispatchActions { application.addServices(dispatcher) }
         // Added last, so that graceful shutdown stops them first: their last batch is stored while the pipeline runs.
         let kafkaSources = try KafkaSources.load(rulesPath: configuration.rulesPath, logger: logger)
         let kafkaServices = try KafkaSources.services(kafkaSources, sink: pipeline, logger: logger, metricsFactory: metricsFactory)
@@ -105,10 +128,10 @@ public enum TriplineApplication {
     }
 
     /// GETs an AWS URL (SNS signing certificates and subscription confirmations; the verifier checks the host).
-    @Sendable static func fetchFromAWS(_ url: URL) async throws -> (status: Int, body: [UInt8]) {
-        let request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 10)
-        let (data, response) = try await URLSession.shared.data(for: request)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, [UInt8](data.prefix(1 << 20)))
+    static func fetchFromAWS(_ url: URL, client: HTTPClient) async throws -> (status: Int, body: [UInt8]) {
+        let response = try await client.execute(HTTPClientRequest(url: url.absoluteString), timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), Array(body.readableBytesView))
     }
 }
 

@@ -1,5 +1,6 @@
 public import Foundation
 internal import GRDB
+import Synchronization
 public import Logging
 public import TriplineCore
 
@@ -22,6 +23,9 @@ public final class SQLiteStore: DurableStore {
 
     let pool: DatabasePool
     let logger: Logger
+    /// Outbox entries claimed by this process's dispatcher and not finished yet. Claims live in memory: one process
+    /// owns an SQLite file, and after a restart every unfinished entry is simply due again.
+    let claimed = Mutex<Set<String>>([])
 
     /// Opens (creating if needed) the database and applies pending migrations.
     /// - Throws: A ``TriplineError`` with code `.io` naming the file when it cannot be opened or migrated.
@@ -122,6 +126,29 @@ public final class SQLiteStore: DurableStore {
                     """)
         }
         registerWebhookMigrations(&migrator)
+        migrator.registerMigration("2026-11-23-deliveries") { db in
+            // Attempts of each outbox entry; suppressed firings (cooldown); re-drives keep their attempts.
+            try db.execute(
+                sql: """
+                    ALTER TABLE outbox ADD COLUMN last_error TEXT;
+                    ALTER TABLE outbox ADD COLUMN updated INTEGER;
+                    ALTER TABLE outbox ADD COLUMN attempt_base INTEGER NOT NULL DEFAULT 0;
+                    CREATE INDEX outbox_automation ON outbox(automation_id, created);
+                    CREATE INDEX outbox_created ON outbox(created);
+                    ALTER TABLE firings ADD COLUMN suppressed INTEGER NOT NULL DEFAULT 0;
+                    CREATE INDEX firings_automation ON firings(automation_id, suppressed, at);
+                    CREATE TABLE delivery_attempts (
+                        outbox_id TEXT NOT NULL REFERENCES outbox(id),
+                        attempt INTEGER NOT NULL,
+                        started INTEGER NOT NULL,
+                        duration_us INTEGER NOT NULL,
+                        outcome TEXT NOT NULL,
+                        status_code INTEGER,
+                        error TEXT,
+                        PRIMARY KEY (outbox_id, attempt)
+                    );
+                    """)
+        }
         return migrator
     }
 
@@ -176,29 +203,39 @@ public final class SQLiteStore: DurableStore {
             try db.execute(sql: "INSERT OR REPLACE INTO engine_state (name, body) VALUES ('auxiliary', ?)", arguments: [state.jsonText])
         }
 
-        func recordFiring(_ firing: Firing, actions: [Action]) throws {
+        func recordFiring(_ firing: Firing, actions: [Action], cooldown: TimeSpan?) throws {
             let id = firing.id.uuidString.lowercased()
+            let automationID = firing.automationID.uuidString.lowercased()
+            var suppressed = false
+            if let cooldown, cooldown > .zero, !actions.isEmpty {
+                let last = try Int64.fetchOne(
+                    db.cachedStatement(sql: "SELECT MAX(at) FROM firings WHERE automation_id = ? AND suppressed = 0 AND action_count > 0"),
+                    arguments: [automationID])
+                if let last, firing.at.microseconds - last < cooldown.microseconds { suppressed = true }
+            }
             try db.cachedStatement(
                 sql: """
-                    INSERT OR IGNORE INTO firings (id, automation_id, automation_name, trigger_id, triggering_event_id, at, labels, action_count)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT OR IGNORE INTO firings (id, automation_id, automation_name, trigger_id, triggering_event_id, at, labels, action_count, suppressed)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             ).execute(
                 arguments: [
-                    id, firing.automationID.uuidString.lowercased(), firing.automationName, firing.triggerID.uuidString.lowercased(),
+                    id, automationID, firing.automationName, firing.triggerID.uuidString.lowercased(),
                     firing.triggeringEvent?.id.uuidString.lowercased(), firing.at.microseconds,
-                    JSONValue.object(firing.bucketingLabels.mapValues(JSONValue.string)).jsonText, actions.count,
+                    JSONValue.object(firing.bucketingLabels.mapValues(JSONValue.string)).jsonText, actions.count, suppressed ? 1 : 0,
                 ])
             guard db.changesCount > 0 else { return }
             let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
             for (index, action) in actions.enumerated() {
                 try db.cachedStatement(
                     sql: """
-                        INSERT OR IGNORE INTO outbox (id, firing_id, automation_id, action_index, action, available_at, created)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        INSERT OR IGNORE INTO outbox (id, firing_id, automation_id, action_index, action, available_at, created, status, updated)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """
                 ).execute(
-                    arguments: ["\(id)/\(index)", id, firing.automationID.uuidString.lowercased(), index, action.jsonValue.jsonText, now, now])
+                    arguments: [
+                        "\(id)/\(index)", id, automationID, index, action.jsonValue.jsonText, now, now, suppressed ? "suppressed" : "pending", now,
+                    ])
             }
         }
     }
@@ -346,7 +383,8 @@ public final class SQLiteStore: DurableStore {
 
     /// Counts rows of a table, for tests and diagnostics.
     public func count(table: String) async throws -> Int {
-        guard ["events", "event_resources", "automations", "engine_buckets", "firings", "outbox", "webhook_deliveries"].contains(table) else { return 0 }
+        guard ["events", "event_resources", "automations", "engine_buckets", "firings", "outbox", "delivery_attempts", "webhook_deliveries"].contains(table)
+        else { return 0 }
         return try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import TriplineCore
 import TriplineServer
 import TriplineIngest
+import TriplineTemplates
 
 extension Tripline {
     struct Validate: ParsableCommand {
@@ -27,6 +28,10 @@ extension Tripline {
             var automations = 0
             var webhooks = 0
             var slugs: [String: String] = [:]
+            var loadedAutomations: [Automation] = []
+            var destinations: [Destination] = []
+            var destinationNames: [String: String] = [:]
+            var texts: [String: String] = [:]
             var kafkaSources = 0
             var sourceNames: [String: String] = [:]
             for ruleFile in files {
@@ -39,18 +44,20 @@ extension Tripline {
                     problems += 1
                     continue
                 }
+                texts[file] = text
                 let found: [TriplineError]
                 let summary: String
                 switch ruleFile.kind {
                 case .automations:
                     let loaded = Automation.load(text: text, file: file)
+                    loadedAutomations += loaded.automations
                     automations += loaded.automations.count
                     found = loaded.errors
                     summary = "\(loaded.automations.count) automation\(loaded.automations.count == 1 ? "" : "s")"
                 case .webhooks:
                     let loaded = WebhookEndpoint.load(text: text, file: file)
                     webhooks += loaded.endpoints.count
-                    found = loaded.errors
+                    found = loaded.errors + loaded.endpoints.flatMap { WebhookCatalog.checkTemplate($0, file: file, renderer: StencilTemplates()) }
                     summary = "\(loaded.endpoints.count) webhook endpoint\(loaded.endpoints.count == 1 ? "" : "s")"
                     for endpoint in loaded.endpoints {
                         if let other = slugs[endpoint.slug] {
@@ -67,6 +74,18 @@ extension Tripline {
                             if !quiet { print("\(endpoint.source.map(\.description) ?? file): note: \(reference) cannot be read here; the endpoint answers 503 until it can") }
                         }
                     }
+                case .destinations:
+                    let loaded = Destination.load(text: text, file: file)
+                    found = loaded.errors
+                    summary = "\(loaded.destinations.count) destination\(loaded.destinations.count == 1 ? "" : "s")"
+                    for destination in loaded.destinations {
+                        if let other = destinationNames[destination.name] {
+                            print("\(destination.source.map(\.description) ?? file): error: the destination \"\(destination.name)\" is also declared at \(other)")
+                            problems += 1
+                        }
+                        destinationNames[destination.name] = destination.source?.description ?? file
+                    }
+                    destinations += loaded.destinations
                 case .sources:
                     let loaded = KafkaSource.load(text: text, file: file)
                     kafkaSources += loaded.sources.count
@@ -95,7 +114,17 @@ extension Tripline {
                 if !quiet, found.isEmpty { print("\(file): ok (\(summary))") }
                 problems += found.count
             }
-            print("\(files.count) file\(files.count == 1 ? "" : "s"), \(automations) valid automation\(automations == 1 ? "" : "s"), \(webhooks) webhook endpoint\(webhooks == 1 ? "" : "s"), \(kafkaSources) kafka source\(kafkaSources == 1 ? "" : "s"), \(problems) problem\(problems == 1 ? "" : "s")")
+            // What only the whole set can tell: every destination an action names is declared, templates parse.
+            let templates = StencilTemplates()
+            let crossErrors = RulesLoader.checkActions(
+                loadedAutomations, destinations: destinations, check: { (template: String) throws(TriplineError) in try templates.check(template) },
+                texts: texts)
+            for error in crossErrors {
+                let location = error.location.map(\.description) ?? "rules"
+                print("\(location): error: \(error.message)")
+            }
+            problems += crossErrors.count
+            print("\(files.count) file\(files.count == 1 ? "" : "s"), \(automations) valid automation\(automations == 1 ? "" : "s"), \(webhooks) webhook endpoint\(webhooks == 1 ? "" : "s"), \(destinations.count) destination\(destinations.count == 1 ? "" : "s"), \(kafkaSources) kafka source\(kafkaSources == 1 ? "" : "s"), \(problems) problem\(problems == 1 ? "" : "s")")
             if problems > 0 { throw ExitCode(1) }
         }
     }

@@ -14,6 +14,7 @@ import FoundationNetworking
     static let githubSecret = "It's a Secret to Everybody"
     static let stripeSecret = "whsec_test_secret"
     static let s3Token = "lake-token-5f1e"
+    static let linearSecret = "linear-signing-2b7d"
 
     static let rules: [String: String] = [
         "webhooks/github.yaml": """
@@ -40,6 +41,18 @@ import FoundationNetworking
               preset: stripe
               secret: env:TEST_NOT_SET_ANYWHERE
             """,
+        "webhooks/linear.yaml": """
+            slug: linear
+            preset: generic
+            signature: {header: Linear-Signature, algorithm: sha256, encoding: hex}
+            secret: env:TEST_LINEAR_SECRET
+            sample: samples/linear.json
+            template: |
+              {"event": "linear.{{ body.type }}.{{ body.action }}",
+               "resource": {"prefect.resource.id": "linear.issue.{{ body.data.id }}", "linear.team": {{ body.data.team.key|json }}},
+               "payload": {"title": {{ body.data.title|json }}, "headers": {{ headers|json }}}}
+            """,
+        "webhooks/samples/linear.json": #"{"type":"Issue","action":"create","data":{"id":"ISS-1","title":"Broken build","team":{"key":"ENG"}}}"#,
         "automations/push.yaml": """
             name: any push
             trigger: {type: event, posture: Reactive, expect: [github.push], match: {prefect.resource.id: "github.repository.*"}}
@@ -52,6 +65,7 @@ import FoundationNetworking
         server.environment = [
             "TEST_GITHUB_SECRET": "an-old-secret", "TEST_GITHUB_SECRET_NEXT": Self.githubSecret, "TEST_STRIPE_SECRET": Self.stripeSecret,
             "TEST_S3_TOKEN": Self.s3Token, "TRIPLINE_SNS_CERTIFICATES": Self.fixtures.appendingPathComponent("aws/sns").path,
+            "TEST_LINEAR_SECRET": Self.linearSecret,
         ]
         // The fixture certificate's file name is the last path component of the messages' SigningCertURL.
         let pinned = server.folder.appendingPathComponent("certs")
@@ -238,6 +252,36 @@ import FoundationNetworking
         try await server.stop()
     }
 
+    @Test func templatesMapVerifiedRequestsToEvents() async throws {
+        let server = try await server()
+        let body = Data(#"{"type":"Issue","action":"update","data":{"id":"ISS-7","title":"Say \"hi\"\nplease","team":{"key":"OPS"}}}"#.utf8)
+        let signature = ByteEncoding.hex.encode(DigestAlgorithm.sha256.hmac(key: Array(Self.linearSecret.utf8), message: [UInt8](body)))
+        let headers = ["Content-Type": "application/json", "Linear-Signature": signature, "User-Agent": "Linear-Webhook"]
+        let (status, answer) = try await server.send("POST", "/hooks/linear", body: body, headers: headers)
+        #expect(status == 200, "\(String(decoding: answer, as: UTF8.self))")
+        let events = try await storedEvents(server, named: ["linear.Issue.update"])
+        let event = try #require(events.first)
+        #expect((event["resource"] as? [String: String])?["prefect.resource.id"] == "linear.issue.ISS-7")
+        #expect((event["resource"] as? [String: String])?["linear.team"] == "OPS")
+        let payload = event["payload"] as? [String: Any]
+        #expect(payload?["title"] as? String == "Say \"hi\"\nplease", "the json filter keeps quotes and newlines intact")
+        let seenHeaders = payload?["headers"] as? [String: String] ?? [:]
+        #expect(seenHeaders["user-agent"] == "Linear-Webhook")
+        #expect(seenHeaders["linear-signature"] == nil, "templates never see signatures")
+        // The same delivery again: the id derives from what the template rendered, so it is stored once.
+        let (_, again) = try await server.send("POST", "/hooks/linear", body: body, headers: headers)
+        #expect((try JSONSerialization.jsonObject(with: again) as? [String: Any])?["duplicates"] as? Int == 1)
+        // Verified first: a wrong signature never reaches the template.
+        let (refused, _) = try await server.send("POST", "/hooks/linear", body: body, headers: headers.merging(["Linear-Signature": "00"]) { $1 })
+        #expect(refused == 401)
+        // A body the template cannot turn into an event: 422 with the reason.
+        let scalar = Data("42".utf8)
+        let scalarSignature = ByteEncoding.hex.encode(DigestAlgorithm.sha256.hmac(key: Array(Self.linearSecret.utf8), message: [UInt8](scalar)))
+        let (unmapped, reason) = try await server.send("POST", "/hooks/linear", body: scalar, headers: headers.merging(["Linear-Signature": scalarSignature]) { $1 })
+        #expect(unmapped == 422, "\(String(decoding: reason, as: UTF8.self))")
+        try await server.stop()
+    }
+
     @Test func webhooksNeedNoAPITokenButTheHistoryDoes() async throws {
         let server = try ServerProcess(rules: Self.rules)
         let tokens = server.folder.appendingPathComponent("tokens")
@@ -255,10 +299,10 @@ import FoundationNetworking
         let (reader, _) = try await server.request("GET", "/api/webhooks/github/deliveries", headers: ["Authorization": "Bearer reader-token-0123456789"])
         #expect(reader == 200)
         // The command line reads the same history.
-        let output = try runTripline(["webhooks", "deliveries", "github", "--server", server.baseURL], environment: ["TRIPLINE_API_TOKEN": "reader-token-0123456789"])
+        let output = try runTripline(["webhooks", "deliveries", "github", "--api-url", server.baseURL + "/api"], environment: ["TRIPLINE_API_TOKEN": "reader-token-0123456789"])
         #expect(output.status == 0)
         #expect(output.text.contains("accepted") && output.text.contains("github.ping"), "\(output.text)")
-        let refused = try runTripline(["webhooks", "ls", "--server", server.baseURL], environment: ["TRIPLINE_API_TOKEN": "ingest-token-0123456789"])
+        let refused = try runTripline(["webhooks", "ls", "--api-url", server.baseURL + "/api"], environment: ["TRIPLINE_API_TOKEN": "ingest-token-0123456789"])
         #expect(refused.status == 1)
         #expect(refused.text.contains("403"))
         try await server.stop()

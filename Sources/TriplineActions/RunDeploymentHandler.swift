@@ -1,0 +1,92 @@
+internal import Foundation
+public import TriplineCore
+
+/// `run-deployment` on a Prefect server (a `prefect` destination): `POST {api}/deployments/{id}/create_flow_run` with
+/// the rendered parameters, a Scheduled state at now + `schedule_after`, `job_variables`, and the entry's idempotency
+/// key, so that a repeated attempt returns the run created before instead of a second one. The deployment is named by
+/// `deployment_id`, or by `deployment: flow/deployment`, resolved through `/deployments/name/...`.
+///
+/// Without a `destination` the action would need Tripline's local runner, which this release does not have: such
+/// an entry fails as a configuration error.
+public struct RunDeploymentHandler: ActionHandler {
+    public var actionTypes: [String] { ["run-deployment"] }
+
+    let http: HTTPTarget
+
+    /// Creates the handler.
+    public init(http: HTTPTarget) {
+        self.http = http
+    }
+
+    public func run(_ execution: ActionExecution) async throws -> ActionSuccess {
+        let fields = execution.action.fields
+        if fields["source"]?.stringValue == "inferred" {
+            throw ActionFailure.configuration("source: inferred needs a deployment on the triggering event, which Tripline does not infer; use source: selected")
+        }
+        guard fields["destination"] != nil else {
+            throw ActionFailure.configuration("run-deployment needs a prefect destination (the local runner is not part of this release)")
+        }
+        let destination = try execution.destination(of: [.prefect])
+        var api = try execution.secret(destination.url, field: "api_url", of: destination)
+        while api.hasSuffix("/") { api.removeLast() }
+        var headers: [(String, String)] = [("Content-Type", "application/json")]
+        if destination.apiKey != nil {
+            headers.append(("Authorization", "Bearer " + (try execution.secret(destination.apiKey, field: "api_key", of: destination))))
+        }
+        let now = execution.environment.clock()
+        let deploymentID = try await resolveDeployment(execution, api: api, headers: headers, timeout: destination.timeout, now: now)
+
+        var parameters: JSONValue = .object([:])
+        if let given = fields["parameters"], given != .null { parameters = try execution.renderJSON(given, field: "parameters") }
+        var delay = TimeSpan.zero
+        if let seconds = fields["schedule_after"]?.number {
+            delay = TimeSpan(seconds: seconds)
+        } else if let text = fields["schedule_after"]?.stringValue, let span = TimeSpan(durationText: text) {
+            delay = span
+        }
+        var body: [String: JSONValue] = [
+            "state": ["type": "SCHEDULED", "name": "Scheduled", "state_details": ["scheduled_time": .string((now + delay).rfc3339)]],
+            "parameters": parameters,
+            "idempotency_key": .string(execution.idempotencyKey),
+            "tags": ["tripline"],
+        ]
+        if let variables = fields["job_variables"], variables != .null { body["job_variables"] = try execution.renderJSON(variables, field: "job_variables") }
+        let answer = try await http.send(
+            method: "POST", url: "\(api)/deployments/\(deploymentID)/create_flow_run", headers: headers, body: JSONValue.object(body).jsonText,
+            timeout: destination.timeout, now: now)
+        guard (200..<300).contains(answer.status) else {
+            let detail = (try? JSONValue.parse(answer.body))?["detail"].map { $0.stringValue ?? $0.jsonText } ?? String(answer.body.prefix(200))
+            throw ActionFailure.http(status: answer.status, reason: "Prefect: \(detail.prefix(300))", retryAfter: answer.retryAfter)
+        }
+        let run = try? JSONValue.parse(answer.body)
+        let runID = run?["id"]?.stringValue ?? ""
+        var related = [Resource([Resource.idLabel: "prefect.deployment.\(deploymentID)", Resource.roleLabel: "target"])]
+        if !runID.isEmpty {
+            related.append(Resource([Resource.idLabel: "prefect.flow-run.\(runID)", Resource.roleLabel: "flow-run", Resource.nameLabel: run?["name"]?.stringValue ?? ""]))
+        }
+        return ActionSuccess(
+            statusCode: answer.status, related: related,
+            details: ["flow_run_id": .string(runID), "deployment_id": .string(deploymentID), "destination": .string(destination.name)])
+    }
+
+    /// The deployment's id: `deployment_id`, or `deployment: flow/deployment` looked up by name.
+    func resolveDeployment(_ execution: ActionExecution, api: String, headers: [(String, String)], timeout: TimeSpan, now: Instant) async throws -> String {
+        if let id = execution.action.fields["deployment_id"]?.stringValue, let uuid = UUID(uuidString: id) { return uuid.uuidString.lowercased() }
+        guard let name = try execution.render("deployment") else { throw ActionFailure.configuration("name the deployment with deployment_id or deployment") }
+        let parts = name.split(separator: "/", maxSplits: 1).map(String.init)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+            throw ActionFailure(.permanent, "deployment: must be \"flow name/deployment name\", got \"\(name.prefix(80))\"")
+        }
+        func escape(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? text }
+        let answer = try await http.send(
+            method: "GET", url: "\(api)/deployments/name/\(escape(parts[0]))/\(escape(parts[1]))", headers: headers, body: nil, timeout: timeout, now: now)
+        guard (200..<300).contains(answer.status) else {
+            if answer.status == 404 { throw ActionFailure(.permanent, "Prefect has no deployment named \"\(name)\"", statusCode: 404) }
+            throw ActionFailure.http(status: answer.status, reason: "looking up deployment \"\(name)\"", retryAfter: answer.retryAfter)
+        }
+        guard let id = (try? JSONValue.parse(answer.body))?["id"]?.stringValue else {
+            throw ActionFailure(.retriable, "Prefect's answer for deployment \"\(name)\" has no id")
+        }
+        return id
+    }
+}

@@ -1,0 +1,97 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import Metrics
+import Synchronization
+import Testing
+import TriplineActions
+import TriplineCore
+import TriplineStorage
+import TriplineTemplates
+import TriplineTestKit
+
+/// Collects the events the action layer emits.
+final class CollectingSink: EventSink {
+    let events = Mutex<[Event]>([])
+    func emit(_ events: [Event]) async throws { self.events.withLock { $0 += events } }
+    var all: [Event] { events.withLock { $0 } }
+}
+
+/// A dispatcher over a real SQLite file and a real HTTP client, with firings written as the pipeline writes them.
+final class DispatcherHarness: Sendable {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("tripline-actions-\(UUID().uuidString).sqlite").path
+    let store: SQLiteStore
+    let sink = CollectingSink()
+    let client = HTTPClient(eventLoopGroupProvider: .singleton)
+    let dispatcher: Dispatcher
+    let automationID = UUID()
+    let runTask = Mutex<Task<Void, any Error>?>(nil)
+    let counter = Mutex(0)
+
+    init(
+        destinations: [Destination], secrets: [String: String] = [:], retry: RetryPolicy = RetryPolicy(maximumAttempts: 4, backoff: .seconds(0), maximumBackoff: .seconds(0)),
+        configure: (inout Dispatcher.Configuration) -> Void = { _ in }
+    ) throws {
+        store = try SQLiteStore(configuration: SQLiteStore.Configuration(path: path), logger: Logger(label: "test"))
+        let environment = ActionEnvironment(
+            templates: StencilTemplates(), destinations: DestinationDirectory(destinations), secrets: SecretResolver(environment: secrets), events: sink)
+        var configuration = Dispatcher.Configuration()
+        configuration.retry = retry
+        configure(&configuration)
+        dispatcher = Dispatcher(
+            outbox: store, handlers: .standard(http: HTTPTarget(client: client)), environment: environment, configuration: configuration,
+            logger: Logger(label: "dispatcher", factory: { _ in SwiftLogNoOpLogHandler() }), metricsFactory: NOOPMetricsHandler.instance)
+    }
+
+    deinit {
+        runTask.withLock { $0?.cancel() }
+        try? client.syncShutdown()
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// Records a firing with `actions`, as the pipeline does, and wakes the dispatcher.
+    @discardableResult
+    func fire(_ actions: [Action], labels: [String: String] = [:], event: Event? = nil, cooldown: TimeSpan? = nil, at: Instant? = nil) async throws -> [String] {
+        let number = counter.withLock { value -> Int in
+            value += 1
+            return value
+        }
+        let triggering = event ?? TestEvents.event(number, "test.fired", at: Double(number), resource: ["prefect.resource.id": "test.resource.\(number)"])
+        let firing = Firing(
+            automationID: automationID, automationName: "test automation", triggerID: UUID(), triggeringEvent: triggering,
+            at: at ?? Instant(seconds: Date().timeIntervalSince1970 + Double(number) / 1000), bucketingLabels: labels)
+        try await store.write { transaction in
+            _ = try transaction.insertEvent(triggering, received: firing.at)
+            try transaction.recordFiring(firing, actions: actions, cooldown: cooldown)
+        }
+        dispatcher.wake.signal()
+        return actions.indices.map { "\(firing.id.uuidString.lowercased())/\($0)" }
+    }
+
+    func start() {
+        let dispatcher = self.dispatcher
+        runTask.withLock { $0 = Task { try await dispatcher.run() } }
+    }
+
+    func stop() async {
+        dispatcher.stop()
+        _ = try? await runTask.withLock { $0 }?.value
+    }
+
+    /// Waits until none of the deliveries is pending (or `timeout` passes); returns them all.
+    func settle(timeout: Duration = .seconds(20)) async throws -> [Delivery] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let all = try await store.deliveries(automation: nil, status: nil, limit: 10_000)
+            if !all.isEmpty, all.allSatisfy({ $0.status != .pending }) { return all }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return try await store.deliveries(automation: nil, status: nil, limit: 10_000)
+    }
+}
+
+/// A JSON comparison that ignores key order and formatting, for "the same document as the fixture".
+func sameJSON(_ a: String, _ b: String) -> Bool {
+    guard let x = try? JSONValue.parse(a), let y = try? JSONValue.parse(b) else { return false }
+    return x == y
+}
