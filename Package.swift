@@ -146,7 +146,7 @@ let package = Package(
         .testTarget(
             name: "TriplineIngestTests",
             dependencies: [
-                "TriplineCore", "TriplineIngest", "TriplineKafka",
+                "TriplineCore", "TriplineIngest", "TriplineKafka", "TriplineTemplates",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

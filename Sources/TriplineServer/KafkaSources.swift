@@ -42,12 +42,12 @@ public enum KafkaSources {
     /// - Throws: A ``TriplineError`` naming a source whose secret reference cannot be read or whose properties
     ///   librdkafka refuses (never a secret's value).
     public static func services(
-        _ sources: [KafkaSource], sink: any KafkaEventSink, logger: Logger, metricsFactory: any MetricsFactory
+        _ sources: [KafkaSource], sink: any KafkaEventSink, logger: Logger, metricsFactory: any MetricsFactory, templates: any TemplateRenderer
     ) throws(TriplineError) -> [KafkaSourceService] {
         var services: [KafkaSourceService] = []
         for source in sources where source.enabled {
             do {
-                services.append(try KafkaSourceService(source: source, sink: sink, logger: logger, metricsFactory: metricsFactory))
+                services.append(try KafkaSourceService(source: source, sink: sink, logger: logger, metricsFactory: metricsFactory, templates: templates))
             } catch let error as TriplineError {
                 throw TriplineError(error.code, "kafka source \(source.name): \(error.message)", location: error.location ?? source.location)
             } catch {

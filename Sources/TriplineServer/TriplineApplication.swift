@@ -113,7 +113,7 @@ public enum TriplineApplication {
         if configuration.dispatchActions { application.addServices(dispatcher) }
         // Added last, so that graceful shutdown stops them first: their last batch is stored while the pipeline runs.
         let kafkaSources = try KafkaSources.load(rulesPath: configuration.rulesPath, logger: logger)
-        let kafkaServices = try KafkaSources.services(kafkaSources, sink: pipeline, logger: logger, metricsFactory: metricsFactory)
+        let kafkaServices = try KafkaSources.services(kafkaSources, sink: pipeline, logger: logger, metricsFactory: metricsFactory, templates: templates)
         for service in kafkaServices { application.addServices(service) }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
         let automationCount = await catalog.all().count

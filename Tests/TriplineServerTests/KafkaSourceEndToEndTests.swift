@@ -17,8 +17,8 @@ let threeOrdersFire = """
     /// dead-lettered) while the partition keeps moving.
     func everyFormatIsStoredAndFires(_ broker: KafkaTestBroker) async throws {
         let run = UUID().uuidString.prefix(8)
-        let (events, cloud, s3, dead) = ("events-\(run)", "cloud-\(run)", "s3-\(run)", "events-\(run).rejected")
-        for topic in [events, cloud, s3, dead] { try await broker.createTopic(topic, partitions: 2) }
+        let (events, cloud, s3, dead, raw) = ("events-\(run)", "cloud-\(run)", "s3-\(run)", "events-\(run).rejected", "raw-\(run)")
+        for topic in [events, cloud, s3, dead, raw] { try await broker.createTopic(topic, partitions: 2) }
         var records = (1...3).map { eventRecord(100 + $0, "order.placed", resource: "order.1") }
         records.append(eventRecord(104, "order.placed", resource: "order.2", withID: false))
         records.append((nil, Array("{not json".utf8), []))
@@ -35,16 +35,22 @@ let threeOrdersFire = """
         try await broker.produce(cloud, [(nil, Array(structured.utf8), []), (nil, Array(#"{"total":7}"#.utf8), binaryHeaders)])
         let notification = #"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"eu-west-1","eventTime":"2026-01-02T10:00:00.000Z","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"landing"},"object":{"key":"in/file.csv","size":12,"eTag":"abc","sequencer":"0055AED6DCD90281E5"}}}]}"#
         try await broker.produce(s3, [(nil, Array(notification.utf8), [])])
+        try await broker.produce(raw, [(Array("o-9".utf8), Array(#"{"status":"paid","amount":12}"#.utf8), []), (nil, Array("plain text".utf8), [])])
 
         let server = try ServerProcess(rules: ["fire.yaml": threeOrdersFire])
         try server.writeRule(
             "sources/kafka.yaml",
-            kafkaSourceRules(broker, [("events", "prefect-event", events, dead), ("cloud", "cloudevents", cloud, nil), ("s3", "aws-s3", s3, nil)]))
+            kafkaSourceRules(broker, [("events", "prefect-event", events, dead), ("cloud", "cloudevents", cloud, nil), ("s3", "aws-s3", s3, nil)])
+                + "\n---\n" + kafkaSourceRules(broker, [("raw", "raw", raw, nil)])
+                + "\nmapping: {event: \"shop.{{ value.status|default:'line' }}\", resource: {prefect.resource.id: \"order.{{ key|default:'none' }}\"}}\n")
         try await server.start()
         #expect(try await server.waitForCount(["order.placed"], 4, timeout: .seconds(60)) == 4, "\(server.log().suffix(3000))")
         #expect(try await server.waitForCount(["tripline.kafka.record.rejected"], 5, timeout: .seconds(30)) == 5)
         #expect(try await server.waitForCount(["shop.checkout"], 2, timeout: .seconds(30)) == 2)
         #expect(try await server.waitForCount(["aws.s3.ObjectCreated:Put"], 1, timeout: .seconds(30)) == 1)
+        #expect(try await server.waitForCount(["shop.paid", "shop.line"], 2, timeout: .seconds(30)) == 2, "raw records mapped by their templates")
+        let paid = try await server.events("shop.paid").first
+        #expect((paid?["resource"] as? [String: String])?["prefect.resource.id"] == "order.o-9")
         let (_, fired) = try await server.json("GET", "/api/firings")
         #expect((fired as? [[String: Any]])?.count == 1, "three orders of order.1 fired once")
         let rejected = try await server.events("tripline.kafka.record.rejected")

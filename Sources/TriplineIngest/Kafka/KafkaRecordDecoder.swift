@@ -26,11 +26,17 @@ public struct KafkaRecordDecoder: Sendable {
     public var format: KafkaSource.Format
     /// Prefect's limits on an event.
     public var limits = Event.Limits()
+    /// For format `raw`: the mapping and the template renderer.
+    public var mapping: KafkaSource.RawMapping?
+    /// Renders the mapping's templates.
+    public var renderer: (any TemplateRenderer)?
 
     /// Creates a decoder.
-    public init(sourceName: String, format: KafkaSource.Format) {
+    public init(sourceName: String, format: KafkaSource.Format, mapping: KafkaSource.RawMapping? = nil, renderer: (any TemplateRenderer)? = nil) {
         self.sourceName = sourceName
         self.format = format
+        self.mapping = mapping
+        self.renderer = renderer
     }
 
     /// The id of an event derived from a record's position, for records that carry none: the same record always gets
@@ -60,7 +66,7 @@ public struct KafkaRecordDecoder: Sendable {
             case .prefectEvent: return .success([try prefectEvent(record, value: value, received: received)])
             case .cloudEvents: return .success(try cloudEvents(record, value: value, received: received))
             case .awsS3: return .success(try s3Events(record, value: value, received: received))
-            case .raw: throw KafkaRejection("unsupported_format", "format raw is not supported yet")
+            case .raw: return .success([try rawEvent(record, value: value, received: received)])
             }
         } catch {
             return .failure(error)
@@ -127,6 +133,57 @@ public struct KafkaRecordDecoder: Sendable {
         }
         // The same id as a CloudEvent delivered by webhook: one event however it arrives.
         return CloudEvents.event(document, received: received, related: [sourceResource])
+    }
+
+    // MARK: - raw
+
+    /// The context the mapping's templates see.
+    static func templateContext(_ record: KafkaConsumerMessage, value: [UInt8]) -> JSONValue {
+        let text = String(validating: value, as: UTF8.self) ?? "base64:" + Data(value).base64EncodedString()
+        let parsed = (try? value.withUnsafeBufferPointer { buffer throws(TriplineError) in try JSONValue.parse(bytes: buffer) }) ?? .string(text)
+        var headers: [String: JSONValue] = [:]
+        for header in record.headers where headers[header.key] == nil {
+            headers[header.key] = header.value.map { .string(String(decoding: $0, as: UTF8.self)) } ?? .null
+        }
+        return .object([
+            "value": parsed, "text": .string(text), "key": record.key.map { .string(String(decoding: $0, as: UTF8.self)) } ?? .null,
+            "headers": .object(headers), "topic": .string(record.topic), "partition": .int(Int64(record.partition.rawValue)),
+            "offset": .int(record.offset), "timestamp": record.timestamp.map { .string(Instant(seconds: $0.timeIntervalSince1970).rfc3339) } ?? .null,
+        ])
+    }
+
+    func rawEvent(_ record: KafkaConsumerMessage, value: [UInt8], received: Instant) throws(KafkaRejection) -> Event {
+        guard let mapping, let renderer else { throw KafkaRejection("unsupported_format", "format raw needs a mapping and a template renderer") }
+        let context = Self.templateContext(record, value: value)
+        func render(_ template: String, _ field: String) throws(KafkaRejection) -> String {
+            do {
+                return try renderer.render(template, context: context).trimmingCharacters(in: .whitespacesAndNewlines)
+            } catch {
+                throw KafkaRejection("template", "mapping.\(field): \(error.message)")
+            }
+        }
+        let name = try render(mapping.event, "event")
+        guard !name.isEmpty else { throw KafkaRejection("invalid_event", "mapping.event rendered an empty event name") }
+        var labels: [String: String] = [:]
+        for (label, template) in mapping.resource { labels[label] = try render(template, "resource.\(label)") }
+        guard let id = labels[Resource.idLabel], !id.isEmpty else {
+            throw KafkaRejection("invalid_event", "mapping.resource rendered an empty prefect.resource.id")
+        }
+        var eventID = Self.eventID(topic: record.topic, partition: record.partition, offset: record.offset)
+        if let template = mapping.id {
+            let text = try render(template, "id")
+            if !text.isEmpty { eventID = UUID(uuidString: text) ?? UUID(name: "kafka-raw:\(text)") }
+        }
+        var occurred = record.timestamp.map { Instant(seconds: $0.timeIntervalSince1970) } ?? received
+        if let template = mapping.occurred {
+            let text = try render(template, "occurred")
+            guard let instant = Instant(rfc3339: text) else { throw KafkaRejection("invalid_event", "mapping.occurred rendered \"\(text.prefix(60))\", not an RFC 3339 time") }
+            occurred = instant
+        }
+        var payload: [String: JSONValue] = ["value": context[path: "value"] ?? .null]
+        if let key = context[path: "key"], key != .null { payload["key"] = key }
+        return Event(
+            id: eventID, occurred: occurred, event: name, resource: Resource(labels), related: [sourceResource], payload: payload, received: received)
     }
 
     // MARK: - aws-s3

@@ -3,7 +3,7 @@ public import TriplineCore
 extension KafkaSource {
     static let knownFields = [
         "name", "type", "enabled", "brokers", "topics", "topic_pattern", "group_id", "start", "format", "dead_letter_topic", "batch_size",
-        "properties",
+        "properties", "mapping",
     ]
 
     /// Reads Kafka sources from a rules document: one source, a list of them, or several YAML documents.
@@ -76,11 +76,7 @@ extension KafkaSource {
         {
             if let format = Format(rawValue: text) {
                 source.format = format
-                if format == .raw {
-                    diagnostics.report(
-                        .invalidValue, "format raw is not yet supported (it needs template mappings)", path: reader.childPath("format"), at: formatNode,
-                        hint: "produce Prefect events (prefect-event), CloudEvents (cloudevents) or S3 notifications (aws-s3)")
-                }
+
             } else {
                 diagnostics.report(
                     .unknownType, "unknown format \"\(text)\"", path: reader.childPath("format"), at: formatNode,
@@ -99,11 +95,46 @@ extension KafkaSource {
                 diagnostics.report(.invalidValue, "must be between 1 and 10000", path: reader.childPath("batch_size"), at: reader.optional("batch_size"))
             }
         }
+        let mappingNode = reader.optional("mapping")
+        if source.format == .raw {
+            if let mappingNode {
+                source.mapping = decodeMapping(mappingNode, path: reader.childPath("mapping"), diagnostics: diagnostics)
+            } else {
+                diagnostics.report(
+                    .missingField, "format raw needs a mapping", path: reader.childPath("mapping"), at: node,
+                    hint: "mapping: {event: \"orders.{{ value.status }}\", resource: {prefect.resource.id: \"order.{{ key }}\"}}")
+            }
+        } else if let mappingNode {
+            diagnostics.report(.invalidValue, "only format raw takes a mapping", path: reader.childPath("mapping"), at: mappingNode)
+        }
         if let propertiesNode = reader.optional("properties") {
             source.properties = decodeProperties(propertiesNode, path: reader.childPath("properties"), diagnostics: diagnostics)
         }
         reader.rejectUnknown(known: knownFields)
         return name == nil ? nil : source
+    }
+
+    static func decodeMapping(_ node: RuleNode, path: String, diagnostics: Diagnostics) -> RawMapping? {
+        guard var reader = ObjectReader(node, path: path, diagnostics: diagnostics) else { return nil }
+        let event = reader.string("event", required: true)
+        var labels: [String: String] = [:]
+        if let resourceNode = reader.required("resource", hint: "labels, at least prefect.resource.id") {
+            if case .object(let members) = resourceNode.kind {
+                for member in members {
+                    if let text = ObjectReader.string(member.value, path: "\(path).resource.\(member.key)", diagnostics: diagnostics) { labels[member.key] = text }
+                }
+                if labels[Resource.idLabel] == nil {
+                    diagnostics.report(.missingField, "needs a prefect.resource.id label", path: reader.childPath("resource"), at: resourceNode)
+                }
+            } else {
+                diagnostics.report(.invalidValue, "must be a mapping of labels to templates", path: reader.childPath("resource"), at: resourceNode)
+            }
+        }
+        let id = reader.string("id")
+        let occurred = reader.string("occurred")
+        reader.rejectUnknown(known: ["event", "resource", "id", "occurred"])
+        guard let event else { return nil }
+        return RawMapping(event: event, resource: labels, id: id, occurred: occurred)
     }
 
     /// Properties the source sets itself: a rules file may not change them.

@@ -12,7 +12,7 @@ public struct KafkaSource: Sendable, Hashable {
         case cloudEvents = "cloudevents"
         /// S3 event notifications as S3, SQS, SNS or EventBridge put them on Kafka.
         case awsS3 = "aws-s3"
-        /// Any value, mapped by a template. Not supported yet.
+        /// Any value, mapped to an event by the templates of ``KafkaSource/mapping``.
         case raw
     }
 
@@ -50,6 +50,8 @@ public struct KafkaSource: Sendable, Hashable {
     public var deadLetterTopic: String?
     /// The most records stored in one durable commit.
     public var batchSize = 500
+    /// For format `raw`: how a record becomes an event.
+    public var mapping: RawMapping?
     /// librdkafka properties (security settings and the like).
     public var properties: [String: PropertyValue] = [:]
     /// Where the source is declared.
@@ -59,6 +61,29 @@ public struct KafkaSource: Sendable, Hashable {
     public init(name: String) {
         self.name = name
         self.groupID = "tripline-\(name)"
+    }
+
+    /// Templates (Stencil syntax) that make an event of a record. They see `value` (the value parsed as JSON, or
+    /// its text when it is not JSON), `text` (the value as text), `key`, `headers` (name → text), `topic`,
+    /// `partition`, `offset` and `timestamp` (RFC 3339).
+    public struct RawMapping: Sendable, Hashable {
+        /// The event's name.
+        public var event: String
+        /// The primary resource's labels; `prefect.resource.id` is required.
+        public var resource: [String: String]
+        /// The event id: a UUID as rendered, any other text hashed into a name-based UUID; by default the record's
+        /// position (topic, partition, offset).
+        public var id: String?
+        /// When the event happened (RFC 3339); by default the record's timestamp.
+        public var occurred: String?
+
+        /// Creates a mapping.
+        public init(event: String, resource: [String: String], id: String? = nil, occurred: String? = nil) {
+            self.event = event
+            self.resource = resource
+            self.id = id
+            self.occurred = occurred
+        }
     }
 
     /// Property names whose values are secrets: they must be `env:`/`file:` references, never written inline.

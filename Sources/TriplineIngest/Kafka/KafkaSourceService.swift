@@ -39,12 +39,13 @@ public final class KafkaSourceService: Service, Sendable {
     ///   - sink: Where events go.
     ///   - logger: The root logger; the source adds its name.
     ///   - metricsFactory: Where metrics go.
+    ///   - templates: Renders the mapping of format `raw`.
     ///   - environment: Where `env:` secret references are read.
     ///   - tuning: Changes to the consumer configuration (tests shorten timeouts).
     /// - Throws: A ``TriplineError`` naming a secret reference that cannot be read, or a `KafkaError` when librdkafka
     ///   refuses a property (named without its value).
     public init(
-        source: KafkaSource, sink: any KafkaEventSink, logger: Logger, metricsFactory: any MetricsFactory,
+        source: KafkaSource, sink: any KafkaEventSink, logger: Logger, metricsFactory: any MetricsFactory, templates: (any TemplateRenderer)? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment, tuning: (inout KafkaConsumerConfiguration) -> Void = { _ in }
     ) throws {
         var logger = logger
@@ -70,7 +71,7 @@ public final class KafkaSourceService: Service, Sendable {
         }
         self.source = source
         self.sink = sink
-        self.decoder = KafkaRecordDecoder(sourceName: source.name, format: source.format)
+        self.decoder = KafkaRecordDecoder(sourceName: source.name, format: source.format, mapping: source.mapping, renderer: templates)
         self.logger = logger
         self.metrics = KafkaSourceMetrics(factory: metricsFactory, source: source.name)
     }

@@ -3,6 +3,7 @@ import Testing
 import TriplineCore
 import TriplineIngest
 import TriplineKafka
+import TriplineTemplates
 
 /// Records of every format become the documented events; anything else is rejected with a reason, never a trap.
 @Suite struct KafkaRecordDecoderTests {
@@ -123,5 +124,39 @@ import TriplineKafka
             return
         }
         #expect(rejection.reason == "not_s3")
+    }
+
+    @Test func aRawRecordIsMappedByItsTemplates() throws {
+        let mapping = KafkaSource.RawMapping(
+            event: "orders.{{ value.status }}", resource: ["prefect.resource.id": "order.{{ key }}", "topic": "{{ topic }}"],
+            id: "{{ headers.event_id }}", occurred: "{{ value.at }}")
+        let decoder = KafkaRecordDecoder(sourceName: "orders", format: .raw, mapping: mapping, renderer: StencilTemplates())
+        let value = #"{"status":"shipped","at":"2026-11-20T08:00:00Z","total":5}"#
+        let event = try decoder.events(
+            from: record(Array(value.utf8), headers: [KafkaHeader(key: "event_id", text: "delivery-77")]), received: received
+        ).get()[0]
+        #expect(event.event == "orders.shipped")
+        #expect(event.resource.id == "order.k")
+        #expect(event.resource["topic"] == "orders")
+        #expect(event.id == UUID(name: "kafka-raw:delivery-77"), "a non-UUID id is hashed, so the same delivery is one event")
+        #expect(event.occurred == Instant(rfc3339: "2026-11-20T08:00:00Z"))
+        #expect(event.payload["value"]?[path: "total"] == .int(5))
+        #expect(event.related.first?.id == "tripline.kafka-source.orders")
+
+        // Text values, no id template: the record's position names the event.
+        let plain = KafkaRecordDecoder(
+            sourceName: "orders", format: .raw, mapping: KafkaSource.RawMapping(event: "line", resource: ["prefect.resource.id": "log.{{ partition }}"]),
+            renderer: StencilTemplates())
+        let line = try plain.events(from: record(Array("hello world".utf8)), received: received).get()[0]
+        #expect(line.payload["value"] == .string("hello world"))
+        #expect(line.resource.id == "log.2")
+        #expect(line.id == KafkaRecordDecoder.eventID(topic: "orders", partition: KafkaPartition(rawValue: 2), offset: 7))
+
+        // A mapping that renders nothing usable rejects the record instead of storing a broken event.
+        guard case .failure(let rejection) = decoder.events(from: record(Array(#"{"at":"soon"}"#.utf8)), received: received) else {
+            Issue.record("a record whose occurred is not a time was accepted")
+            return
+        }
+        #expect(rejection.reason == "invalid_event")
     }
 }

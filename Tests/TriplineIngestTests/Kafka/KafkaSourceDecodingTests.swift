@@ -66,6 +66,7 @@ import TriplineIngest
                 topic_pattern: b.*
                 start: middle
                 format: raw
+                mapping: {resource: {name: x}, extra: 1}
                 properties:
                   sasl.password: hunter2-inline-secret
                   group.id: other
@@ -73,12 +74,21 @@ import TriplineIngest
                 """, file: "bad.yaml")
         #expect(loaded.sources.isEmpty)
         let text = loaded.errors.map(\.description).joined(separator: "\n")
-        for path in ["name", "brokers", "topics", "start", "format", "properties.sasl.password", "properties.group.id", "colour"] {
+        for path in ["name", "brokers", "topics", "start", "mapping.event", "mapping.resource", "mapping.extra", "properties.sasl.password", "properties.group.id", "colour"] {
             #expect(loaded.errors.contains { $0.path == path }, "no problem reported for \(path):\n\(text)")
         }
         #expect(loaded.errors.allSatisfy { $0.location?.file == "bad.yaml" && ($0.location?.line ?? 0) > 0 })
         #expect(!text.contains("hunter2"), "a secret written inline is never repeated")
-        #expect(text.contains("not yet supported"))
+    }
+
+    @Test func aRawSourceNeedsAMappingAndOnlyItTakesOne() throws {
+        let missing = KafkaSource.load(text: "{name: s, brokers: [a:1], topics: [t], format: raw}")
+        #expect(missing.errors.contains { $0.path == "mapping" && $0.code == .missingField })
+        let misplaced = KafkaSource.load(text: "{name: s, brokers: [a:1], topics: [t], format: prefect-event, mapping: {event: e, resource: {prefect.resource.id: r}}}")
+        #expect(misplaced.errors.contains { $0.path == "mapping" })
+        let good = KafkaSource.load(text: "{name: s, brokers: [a:1], topics: [t], format: raw, mapping: {event: 'x.{{ value.kind }}', resource: {prefect.resource.id: 'r.{{ key }}'}, id: '{{ headers.id }}'}}")
+        #expect(good.errors.isEmpty, "\(good.errors)")
+        #expect(good.sources.first?.mapping == KafkaSource.RawMapping(event: "x.{{ value.kind }}", resource: ["prefect.resource.id": "r.{{ key }}"], id: "{{ headers.id }}"))
     }
 
     @Test func unknownFormatsAndTypesAreNamed() {
