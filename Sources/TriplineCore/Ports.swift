@@ -59,6 +59,8 @@ public protocol StoreTransaction {
     /// given and another firing of the automation ran its actions less than `cooldown` before this one, the firing is
     /// recorded as suppressed and its actions are stored as `suppressed` (they do not run).
     func recordFiring(_ firing: Firing, actions: [Action], cooldown: TimeSpan?) throws
+    /// Records finished outbox entries: their attempts and what happens next (see ``Outbox/finish(_:)``).
+    func finishOutbox(_ results: [OutboxResult]) throws
 }
 
 extension StoreTransaction {

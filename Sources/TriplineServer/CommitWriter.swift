@@ -10,6 +10,8 @@ internal import TriplineCore
 final class CommitWriter: Sendable {
     struct Pending {
         var events: [Event]
+        /// Finished outbox entries recorded in the same transaction (the action layer's results).
+        var outboxResults: [OutboxResult] = []
         var continuation: CheckedContinuation<EventPipeline.Outcome, any Error>
     }
 
@@ -78,14 +80,14 @@ final class CommitWriter: Sendable {
         stopped.wait()
     }
 
-    func submit(_ events: [Event]) async throws -> EventPipeline.Outcome {
+    func submit(_ events: [Event], outboxResults: [OutboxResult] = []) async throws -> EventPipeline.Outcome {
         try await withCheckedThrowingContinuation { continuation in
             let error = queue.withLock { state -> TriplineError? in
                 if state.stopping { return TriplineError(.limitExceeded, "the server is shutting down; retry against another instance or later") }
                 if state.count + events.count > maximumPending {
                     return TriplineError(.limitExceeded, "the server is overloaded: \(state.count) events are waiting to be stored; retry later")
                 }
-                state.pending.append(Pending(events: events, continuation: continuation))
+                state.pending.append(Pending(events: events, outboxResults: outboxResults, continuation: continuation))
                 state.count += events.count
                 return nil
             }
@@ -136,10 +138,12 @@ final class CommitWriter: Sendable {
     private func commit(_ batch: [Pending], pipeline: EventPipeline) {
         let received = Instant(seconds: Date().timeIntervalSince1970)
         let groups = batch.map(\.events)
+        let outboxResults = batch.flatMap(\.outboxResults)
         let started = DispatchTime.now().uptimeNanoseconds
         do {
-            let result = try store.writeBlocking { transaction in
-                try host.state.withLock { state in
+            let result = try store.writeBlocking { transaction -> EventPipeline.BatchResult in
+                if !outboxResults.isEmpty { try transaction.finishOutbox(outboxResults) }
+                return try host.state.withLock { state in
                     try EventPipeline.evaluate(groups: groups, received: received, state: &state, transaction: transaction)
                 }
             }

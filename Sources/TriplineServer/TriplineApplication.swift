@@ -71,7 +71,8 @@ public enum TriplineApplication {
             automations: CatalogAutomationControl(catalog: catalog))
         let dispatcher = Dispatcher(
             outbox: store, handlers: .standard(http: HTTPTarget(client: httpClient)), environment: environment, wake: pipeline.outboxSignal,
-            configuration: configuration.dispatcher, logger: logger, metricsFactory: metricsFactory)
+            recorder: PipelineOutboxRecorder(pipeline: pipeline, store: store), configuration: configuration.dispatcher, logger: logger,
+            metricsFactory: metricsFactory)
 
         let router = Router(context: TriplineRequestContext.self)
         router.middlewares.add(RequestIDMiddleware())

@@ -66,10 +66,12 @@ public struct StencilTemplates: TemplateRenderer {
         return output
     }
 
-    static func environment() -> Environment {
-        // No loader: `include` and `extends` fail instead of reading files.
-        Environment(loader: nil, extensions: [TriplineExtension()])
-    }
+    static func environment() -> Environment { shared }
+
+    /// One environment for every rendering. No loader: `include` and `extends` fail instead of reading files.
+    /// Sharing it across threads is safe: its extensions' tag and filter tables are filled in `init` and only read
+    /// afterwards, and each rendering makes its own template, parser and context.
+    nonisolated(unsafe) static let shared = Environment(loader: nil, extensions: [TriplineExtension()])
 
     static func convert(_ error: TemplateSyntaxError) -> TriplineError {
         if let budget = error.budgetError { return budget }
