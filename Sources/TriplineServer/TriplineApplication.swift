@@ -65,7 +65,9 @@ public enum TriplineApplication {
         try await pipeline.start()
 
         // The action layer: one HTTP client for every handler, the dispatcher woken by the pipeline's commits.
-        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
+        var httpConfiguration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = configuration.actionConnectionsPerHost
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
         let environment = ActionEnvironment(
             templates: templates, destinations: catalog.destinations, events: PipelineEventSink(pipeline: pipeline),
             automations: CatalogAutomationControl(catalog: catalog))
