@@ -21,8 +21,8 @@ extension Tripline {
                 Starts `tripline serve` (synchronous=FULL, fresh database) with one automation that fires on every \
                 event and calls a webhook on a sink in this process. Every action goes through the durable outbox, \
                 gets an attempt record, and emits its two action events into the log. Reports, per run: event → \
-                action latency p50/p99 with no other load (one event at a time, the time from the POST to the sink \
-                receiving the call), and actions per second with events posted in batches of 100 (from the first POST \
+                action latency p50/p99 with no other load (one event at a time, 5 ms apart, the time from the POST to the \
+                sink receiving the call), and actions per second with events posted in batches of 100 (from the first POST \
                 until the sink has received every call), with the latency under that load. Build with -c release.
                 """)
 
@@ -115,9 +115,11 @@ extension Tripline {
             guard ready else { throw ValidationError("the server did not start") }
             sink.reset()
 
-            // Unloaded: one event at a time, waiting for its call at the sink.
+            // Unloaded: one event at a time, waiting for its call at the sink, then 5 ms for the server to record the
+            // result, so that no sample competes with the previous one's work.
             var unloaded: [Double] = []
             for number in 0..<samples {
+                try await Task.sleep(for: .milliseconds(5))
                 let id = Self.id(run: run, number: number)
                 let sent = DispatchTime.now().uptimeNanoseconds
                 sink.expect(id, sent: sent)
