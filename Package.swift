@@ -35,13 +35,33 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .target(
+            name: "TriplineKafka",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .systemLibrary(
             name: "COpenSSL",
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
         .target(
             name: "TriplineIngest",
-            dependencies: ["TriplineCore", "COpenSSL"],
+            dependencies: [
+                "TriplineCore", "COpenSSL", "TriplineKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -100,6 +120,7 @@ let package = Package(
                 "TriplineServer",
                 "TriplineStorage",
                 "TriplineTemplates",
+                "TriplineKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
@@ -112,8 +133,24 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TriplineKafkaTests",
+            dependencies: [
+                "TriplineKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "TriplineIngestTests",
-            dependencies: ["TriplineCore", "TriplineIngest"],
+            dependencies: [
+                "TriplineCore", "TriplineIngest", "TriplineKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
@@ -135,8 +172,10 @@ let package = Package(
         .testTarget(
             name: "TriplineServerTests",
             dependencies: [
-                "TriplineCore", "TriplineServer", "TriplineStorage", "TriplineTestKit", "TriplineIngest",
+                "TriplineCore", "TriplineServer", "TriplineStorage", "TriplineTestKit", "TriplineIngest", "TriplineKafka",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -108,6 +108,37 @@ extension Event {
     }
 
     /// The event as a JSON value in Prefect's wire format.
+    /// Checks an event built in code (by a webhook preset or a source) against the limits that decoding enforces.
+    /// - Throws: A ``TriplineError`` naming the field.
+    public func checkLimits(_ limits: Limits) throws(TriplineError) {
+        if event.isEmpty { throw TriplineError(.invalidValue, "must be a non-empty string", path: "event") }
+        if event.utf8.count > limits.maximumEventNameLength {
+            throw TriplineError(.limitExceeded, "is longer than \(limits.maximumEventNameLength) bytes", path: "event")
+        }
+        if resource.id.isEmpty { throw TriplineError(.missingField, "is required", path: "resource[\"prefect.resource.id\"]") }
+        if resource.labels.count > limits.maximumLabelsPerResource {
+            throw TriplineError(.limitExceeded, "has more than \(limits.maximumLabelsPerResource) labels", path: "resource")
+        }
+        if related.count > limits.maximumRelatedResources {
+            throw TriplineError(.limitExceeded, "has more than \(limits.maximumRelatedResources) related resources", path: "related")
+        }
+        for (index, item) in related.enumerated() where item.labels.count > limits.maximumLabelsPerResource {
+            throw TriplineError(.limitExceeded, "has more than \(limits.maximumLabelsPerResource) labels", path: "related[\(index)]")
+        }
+    }
+
+    /// The event as stored: its JSON without `received`, which the store keeps in its own column (so that the text
+    /// can be prepared before the commit that decides the time).
+    public var storageText: String {
+        var copy = self
+        copy.received = nil
+        // Key order does not matter in storage; not sorting saves a sort per object of the payload.
+        var output: [UInt8] = []
+        output.reserveCapacity(256)
+        copy.jsonValue.write(to: &output, sortedKeys: false)
+        return String(decoding: output, as: UTF8.self)
+    }
+
     public var jsonValue: JSONValue {
         var object: [String: JSONValue] = [
             "id": .string(id.uuidString.lowercased()),

@@ -49,8 +49,10 @@ public struct FiringRecord: Sendable {
 /// through one of these, so that events, engine state, firings and their actions commit together or not at all.
 public protocol StoreTransaction {
     /// Stores an event unless one with its id exists.
+    /// - Parameter encoded: The event's ``Event/storageText`` when the caller computed it already (ingest does, on
+    ///   the request's thread, so that the single writer does not spend its time serializing payloads).
     /// - Returns: Whether the event was new.
-    func insertEvent(_ event: Event, received: Instant) throws -> Bool
+    func insertEvent(_ event: Event, received: Instant, encoded: String?) throws -> Bool
     /// Writes changed buckets (`nil` removes).
     func saveBuckets(_ changes: [(address: BucketAddress, bucket: Bucket?)]) throws
     /// Replaces the engine's auxiliary state.
@@ -67,6 +69,13 @@ extension StoreTransaction {
     /// Records a firing without a cooldown.
     public func recordFiring(_ firing: Firing, actions: [Action]) throws {
         try recordFiring(firing, actions: actions, cooldown: nil)
+    }
+}
+
+extension StoreTransaction {
+    /// Stores an event unless one with its id exists; returns whether it was new.
+    public func insertEvent(_ event: Event, received: Instant) throws -> Bool {
+        try insertEvent(event, received: received, encoded: nil)
     }
 }
 
@@ -90,6 +99,8 @@ public protocol DurableStore: Sendable {
     func deleteAutomation(id: UUID) async throws -> Bool
     /// The most recent firings, newest first.
     func recentFirings(limit: Int) async throws -> [FiringRecord]
-    /// Deletes events that occurred before `cutoff` (retention); returns how many.
-    func deleteEvents(occurredBefore cutoff: Instant, limit: Int) async throws -> Int
+    /// Deletes events received before `cutoff` (retention); returns how many. Retention counts from when Tripline
+    /// received an event, not from its `occurred` time, so that a late or replayed delivery of an old event (a
+    /// Stripe redelivery, a backfill) is kept for the full period.
+    func deleteEvents(receivedBefore cutoff: Instant, limit: Int) async throws -> Int
 }

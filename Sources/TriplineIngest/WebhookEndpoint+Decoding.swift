@@ -4,6 +4,7 @@ extension WebhookEndpoint {
     static let knownFields = [
         "slug", "name", "description", "enabled", "preset", "secret", "secrets", "tolerance", "allow_sha1", "signature", "auth",
         "unauthenticated", "topics", "confirm_subscriptions", "event", "id_header", "keep_failed_bodies", "max_body_size",
+        "template", "sample",
     ]
     static let signatureFields = ["header", "algorithm", "encoding", "prefix", "timestamp_header", "signed_payload"]
 
@@ -116,6 +117,15 @@ extension WebhookEndpoint {
             } else {
                 endpoint.maximumBodySize = size
             }
+        }
+        if let templateNode = reader.optional("template"),
+            let text = ObjectReader.string(templateNode, path: reader.childPath("template"), diagnostics: diagnostics)
+        {
+            endpoint.template = WebhookTemplate(text: text, source: templateNode.location)
+        }
+        endpoint.samplePath = reader.string("sample")
+        if endpoint.samplePath != nil, endpoint.template == nil {
+            diagnostics.report(.invalidValue, "a sample is only used to check a `template`", path: reader.childPath("sample"), at: reader.optional("sample"))
         }
         reader.rejectUnknown(known: knownFields)
         guard complete else { return nil }

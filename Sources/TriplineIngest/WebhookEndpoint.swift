@@ -44,6 +44,10 @@ public struct WebhookEndpoint: Sendable {
     public var keepFailedBodies: Bool
     /// The largest accepted body in bytes (`nil`: the server's default).
     public var maximumBodySize: Int?
+    /// A template that maps requests to events instead of the preset (which still verifies them).
+    public var template: WebhookTemplate?
+    /// A sample body (a file, relative to the rules file) that `tripline validate` maps with the template.
+    public var samplePath: String?
     /// Where the endpoint is declared.
     public var source: SourceLocation?
 
@@ -66,6 +70,8 @@ public struct WebhookEndpoint: Sendable {
         self.idHeader = nil
         self.keepFailedBodies = false
         self.maximumBodySize = nil
+        self.template = nil
+        self.samplePath = nil
         self.source = nil
     }
 }

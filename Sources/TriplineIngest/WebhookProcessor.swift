@@ -39,11 +39,14 @@ public struct WebhookProcessor: Sendable {
     public let resolved: ResolvedWebhookEndpoint
     /// Fetches and caches SNS signing certificates, and confirms SNS subscriptions.
     public let aws: AWSMessageVerifier
+    /// Renders the endpoint's template, when it has one.
+    public let renderer: (any TemplateRenderer)?
 
     /// Creates a processor.
-    public init(endpoint: ResolvedWebhookEndpoint, aws: AWSMessageVerifier) {
+    public init(endpoint: ResolvedWebhookEndpoint, aws: AWSMessageVerifier, renderer: (any TemplateRenderer)? = nil) {
         self.resolved = endpoint
         self.aws = aws
+        self.renderer = renderer
     }
 
     var endpoint: WebhookEndpoint { resolved.endpoint }
@@ -61,6 +64,10 @@ public struct WebhookProcessor: Sendable {
         default:
             throw WebhookRejection(405, "method_not_allowed", "webhooks accept POST (and GET/HEAD pings), not \(request.method)")
         }
+        if let template = endpoint.template {
+            guard let renderer else { throw WebhookRejection(503, "not_configured", "the endpoint's template cannot be rendered") }
+            return try await templated(request, template: template, renderer: renderer)
+        }
         switch endpoint.preset {
         case .github: return try github(request)
         case .stripe: return try stripe(request)
@@ -74,6 +81,40 @@ public struct WebhookProcessor: Sendable {
             try authenticateByConfiguration(request)
             return try generic(request)
         }
+    }
+
+    /// Verifies the request as the preset does, then maps it with the endpoint's template.
+    func templated(_ request: WebhookRequest, template: WebhookTemplate, renderer: any TemplateRenderer) async throws(WebhookRejection) -> WebhookResult {
+        switch endpoint.preset {
+        case .github:
+            try GitHubSignature.verify(headers: request.headers, body: request.body, secrets: resolved.secrets, allowSHA1: endpoint.allowSHA1)
+        case .stripe:
+            try StripeSignature.verify(
+                header: request.headers["stripe-signature"], body: request.body, secrets: resolved.secrets, now: request.received, tolerance: endpoint.tolerance)
+        case .slack:
+            try SlackSignature.verify(headers: request.headers, body: request.body, secrets: resolved.secrets, now: request.received, tolerance: endpoint.tolerance)
+        case .awsSNS, .awsS3:
+            let body = try Self.jsonObject(request.body)
+            if Self.isSNSEnvelope(body), !endpoint.topics.isEmpty {
+                let message = try SNSMessage(body)
+                guard endpoint.topics.contains(where: { Glob($0).matches(message.fields["TopicArn"] ?? "") }) else {
+                    throw .forbidden("topic_not_allowed", "messages from this topic are not accepted here")
+                }
+                try message.verify(with: try await aws.certificate(at: message.fields["SigningCertURL"] ?? ""))
+                if message.type == "SubscriptionConfirmation" {
+                    if endpoint.confirmSubscriptions { try await aws.confirm(subscribeURL: message.fields["SubscribeURL"] ?? "") }
+                    return .acknowledged("subscription confirmation handled")
+                }
+                if message.type != "Notification" { return .acknowledged("\(message.type) acknowledged") }
+            } else {
+                try authenticateByConfiguration(request)
+            }
+        case .cloudevents, .generic:
+            try authenticateByConfiguration(request)
+        }
+        let body = WebhookTemplate.body(request)
+        let events = try template.events(for: request, endpoint: endpoint, body: body, renderer: renderer)
+        return WebhookResult(events: events, note: events.count == 1 ? "\(events[0].event) (template)" : "\(events.count) events (template)")
     }
 
     // MARK: - Shared steps

@@ -10,6 +10,8 @@ internal import TriplineCore
 final class CommitWriter: Sendable {
     struct Pending {
         var events: [Event]
+        /// The events' ``Event/storageText``, computed by the submitter so that the writer does not.
+        var encoded: [String]
         /// Finished outbox entries recorded in the same transaction (the action layer's results).
         var outboxResults: [OutboxResult] = []
         var continuation: CheckedContinuation<EventPipeline.Outcome, any Error>
@@ -81,13 +83,15 @@ final class CommitWriter: Sendable {
     }
 
     func submit(_ events: [Event], outboxResults: [OutboxResult] = []) async throws -> EventPipeline.Outcome {
-        try await withCheckedThrowingContinuation { continuation in
+        // Serializing happens here, on the submitter's thread and in parallel with other requests, not on the writer.
+        let encoded = events.map(\.storageText)
+        return try await withCheckedThrowingContinuation { continuation in
             let error = queue.withLock { state -> TriplineError? in
                 if state.stopping { return TriplineError(.limitExceeded, "the server is shutting down; retry against another instance or later") }
                 if state.count + events.count > maximumPending {
                     return TriplineError(.limitExceeded, "the server is overloaded: \(state.count) events are waiting to be stored; retry later")
                 }
-                state.pending.append(Pending(events: events, outboxResults: outboxResults, continuation: continuation))
+                state.pending.append(Pending(events: events, encoded: encoded, outboxResults: outboxResults, continuation: continuation))
                 state.count += events.count
                 return nil
             }
@@ -137,7 +141,7 @@ final class CommitWriter: Sendable {
 
     private func commit(_ batch: [Pending], pipeline: EventPipeline) {
         let received = Instant(seconds: Date().timeIntervalSince1970)
-        let groups = batch.map(\.events)
+        let groups = batch.map { (events: $0.events, encoded: $0.encoded) }
         let outboxResults = batch.flatMap(\.outboxResults)
         let started = DispatchTime.now().uptimeNanoseconds
         do {
@@ -162,7 +166,7 @@ final class CommitWriter: Sendable {
             resultsContinuation.yield(result)
         } catch {
             logger.error(
-                "storing a batch of events failed; nothing of it was stored", metadata: ["error": "\(error)", "events": "\(groups.joined().count)"])
+                "storing a batch of events failed; nothing of it was stored", metadata: ["error": "\(error)", "events": "\(groups.map(\.events.count).reduce(0, +))"])
             for item in batch { item.continuation.resume(throwing: error) }
             // The transaction rolled back but the in-memory engine may have moved on: reload it before going on.
             let reloaded = DispatchSemaphore(value: 0)

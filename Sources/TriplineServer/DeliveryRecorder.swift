@@ -4,20 +4,23 @@ import Synchronization
 internal import TriplineCore
 
 /// Records webhook deliveries off the request path: requests append to a buffer, and a service writes what has
-/// accumulated in one transaction, so that the history costs no extra commit per request. A crash can lose the
+/// accumulated at most every `interval` in one transaction, so that the history does not compete with event commits
+/// for the database's write lock (one extra commit per delivery halved webhook throughput). A crash can lose the
 /// records of the last moments (never the events, which are durable before any answer).
 final class DeliveryRecorder: Service, Sendable {
     let log: any WebhookDeliveryLog
     let logger: Logger
     let maximumBuffered: Int
+    let interval: Duration
     private let buffer = Mutex<[WebhookDelivery]>([])
     private let wakes: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
-    init(log: any WebhookDeliveryLog, logger: Logger, maximumBuffered: Int = 10_000) {
+    init(log: any WebhookDeliveryLog, logger: Logger, maximumBuffered: Int = 10_000, interval: Duration = .milliseconds(250)) {
         self.log = log
         self.logger = logger
         self.maximumBuffered = maximumBuffered
+        self.interval = interval
         (wakes, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -48,7 +51,11 @@ final class DeliveryRecorder: Service, Sendable {
 
     func run() async throws {
         await withGracefulShutdownHandler {
-            for await _ in wakes { await flush() }
+            for await _ in wakes {
+                // Gather what arrives meanwhile into the same transaction.
+                try? await Task.sleep(for: interval)
+                await flush()
+            }
         } onGracefulShutdown: {
             self.wake.finish()
         }

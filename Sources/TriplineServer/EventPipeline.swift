@@ -164,14 +164,15 @@ public actor EventPipeline {
 
     /// Stores the groups' events, evaluates the new ones and everything they cause, inside one transaction.
     static func evaluate(
-        groups: [[Event]], received: Instant, state: inout EngineHost.State, transaction: any StoreTransaction
+        groups: [(events: [Event], encoded: [String])], received: Instant, state: inout EngineHost.State, transaction: any StoreTransaction
     ) throws -> BatchResult {
         var result = BatchResult()
         var queue: [(Event, Int)] = []
-        for events in groups {
+        for group in groups {
             var outcome = Outcome()
-            for event in events {
-                if try transaction.insertEvent(event, received: received) {
+            for (index, event) in group.events.enumerated() {
+                let encoded = index < group.encoded.count ? group.encoded[index] : nil
+                if try transaction.insertEvent(event, received: received, encoded: encoded) {
                     var stored = event
                     stored.received = received
                     result.stored.append(stored)

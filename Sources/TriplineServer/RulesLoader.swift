@@ -72,6 +72,8 @@ public enum RulesLoader {
                     if (relative as NSString).lastPathComponent.hasPrefix(".") { enumerator.skipDescendants() }
                     continue
                 }
+                // Sample bodies for webhook templates live in `samples/` folders and are not rules.
+                if relative.split(separator: "/").dropLast().contains("samples") { continue }
                 if relative.hasSuffix(".yaml") || relative.hasSuffix(".yml") || relative.hasSuffix(".json") {
                     found.append((path as NSString).appendingPathComponent(relative))
                 }

@@ -91,7 +91,7 @@ struct RetentionService: Service {
                 let cutoff = wallClock() - retention
                 do {
                     while !Task.isCancelled {
-                        let batch = try await store.deleteEvents(occurredBefore: cutoff, limit: 5_000)
+                        let batch = try await store.deleteEvents(receivedBefore: cutoff, limit: 5_000)
                         deleted += batch
                         if batch < 5_000 { break }
                     }

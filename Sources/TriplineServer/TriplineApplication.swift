@@ -13,9 +13,7 @@ public import TriplineStorage
 internal import TriplineActions
 internal import TriplineTemplates
 internal import AsyncHTTPClient
-#if canImport(FoundationNetworking)
-internal import FoundationNetworking
-#endif
+internal import NIOHTTP1
 
 /// Builds the whole service: store, pipeline, catalog, HTTP and websocket routes, background services. `tripline
 /// serve` and the tests call the same function.
@@ -58,16 +56,22 @@ public enum TriplineApplication {
         let catalog = AutomationCatalog(
             rulesPath: configuration.rulesPath, store: store, pipeline: pipeline, logger: logger, metrics: metrics, templates: templates)
         try await catalog.load()
-        let pinned = try configuration.snsCertificatesPath.map { path throws(TriplineError) in try AWSMessageVerifier.pinnedCertificates(folder: path) } ?? [:]
-        let webhooks = WebhookCatalog(rulesPath: configuration.rulesPath, aws: AWSMessageVerifier(fetch: fetchFromAWS, pinned: pinned), logger: logger)
-        if let error = webhooks.reload(force: true).first { throw error }
-        let recorder = DeliveryRecorder(log: store, logger: logger)
-        try await pipeline.start()
-
-        // The action layer: one HTTP client for every handler, the dispatcher woken by the pipeline's commits.
+        // One HTTP client for the action handlers and for what webhooks fetch from AWS.
         var httpConfiguration = HTTPClient.Configuration(redirectConfiguration: .disallow)
         httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = configuration.actionConnectionsPerHost
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+        let pinned = try configuration.snsCertificatesPath.map { path throws(TriplineError) in try AWSMessageVerifier.pinnedCertificates(folder: path) } ?? [:]
+        let fetch: AWSMessageVerifier.Fetch = { url in try await fetchFromAWS(url, client: httpClient) }
+        let webhooks = WebhookCatalog(
+            rulesPath: configuration.rulesPath, aws: AWSMessageVerifier(fetch: fetch, pinned: pinned), renderer: templates, logger: logger)
+        if let error = webhooks.reload(force: true).first {
+            try? await httpClient.shutdown()
+            throw error
+        }
+        let recorder = DeliveryRecorder(log: store, logger: logger)
+        try await pipeline.start()
+
+        // The action layer: the dispatcher woken by the pipeline's commits.
         let environment = ActionEnvironment(
             templates: templates, destinations: catalog.destinations, events: PipelineEventSink(pipeline: pipeline),
             automations: CatalogAutomationControl(catalog: catalog))
@@ -110,23 +114,27 @@ public enum TriplineApplication {
             PipelineService(pipeline: pipeline),
             recorder)
         if configuration.dispatchActions { application.addServices(dispatcher) }
+        // Added last, so that graceful shutdown stops them first: their last batch is stored while the pipeline runs.
+        let kafkaSources = try KafkaSources.load(rulesPath: configuration.rulesPath, logger: logger)
+        let kafkaServices = try KafkaSources.services(kafkaSources, sink: pipeline, logger: logger, metricsFactory: metricsFactory)
+        for service in kafkaServices { application.addServices(service) }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
         let automationCount = await catalog.all().count
         logger.info(
             "tripline ready",
             metadata: [
                 "address": "\(configuration.host):\(configuration.port)", "database": "\(configuration.databasePath)",
-                "automations": "\(automationCount)", "webhooks": "\(webhooks.all().count)", "startup_ms": "\(Int(elapsed))",
+                "automations": "\(automationCount)", "webhooks": "\(webhooks.all().count)", "kafka_sources": "\(kafkaServices.count) of \(kafkaSources.count)", "startup_ms": "\(Int(elapsed))",
                 "authentication": "\(configuration.tokens.isEmpty ? "none (loopback only)" : "\(configuration.tokens.count) tokens")",
             ])
         return (application, Parts(pipeline: pipeline, catalog: catalog, store: store, webhooks: webhooks))
     }
 
     /// GETs an AWS URL (SNS signing certificates and subscription confirmations; the verifier checks the host).
-    @Sendable static func fetchFromAWS(_ url: URL) async throws -> (status: Int, body: [UInt8]) {
-        let request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 10)
-        let (data, response) = try await URLSession.shared.data(for: request)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, [UInt8](data.prefix(1 << 20)))
+    static func fetchFromAWS(_ url: URL, client: HTTPClient) async throws -> (status: Int, body: [UInt8]) {
+        let response = try await client.execute(HTTPClientRequest(url: url.absoluteString), timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), Array(body.readableBytesView))
     }
 }
 

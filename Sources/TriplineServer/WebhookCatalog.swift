@@ -34,17 +34,19 @@ public final class WebhookCatalog: Sendable {
 
     let rulesPath: String
     let aws: AWSMessageVerifier
+    let renderer: (any TemplateRenderer)?
     let logger: Logger
     let environment: @Sendable () -> [String: String]
     private let state = Mutex<(entries: [String: Entry], fingerprint: String)>(([:], ""))
 
     /// Creates an empty catalog; call ``reload(force:)`` to load.
     public init(
-        rulesPath: String, aws: AWSMessageVerifier, logger: Logger,
+        rulesPath: String, aws: AWSMessageVerifier, renderer: (any TemplateRenderer)? = nil, logger: Logger,
         environment: @escaping @Sendable () -> [String: String] = { ProcessInfo.processInfo.environment }
     ) {
         self.rulesPath = rulesPath
         self.aws = aws
+        self.renderer = renderer
         self.logger = logger
         self.environment = environment
     }
@@ -55,15 +57,21 @@ public final class WebhookCatalog: Sendable {
     /// Every endpoint, by slug.
     public func all() -> [Entry] { state.withLock { $0.entries.values.sorted { $0.endpoint.slug < $1.endpoint.slug } } }
 
-    /// Loads every webhook file under `paths`.
-    /// - Returns: The endpoints and every problem (invalid fields, duplicate slugs), located by file:line.
-    public static func load(_ paths: [String]) throws(TriplineError) -> (endpoints: [WebhookEndpoint], errors: [TriplineError]) {
+    /// Loads every webhook file under `paths`; with a renderer, templates are checked too (syntax, and the sample
+    /// an endpoint names mapped to valid events).
+    /// - Returns: The endpoints and every problem (invalid fields, duplicate slugs, templates), located by file:line.
+    public static func load(_ paths: [String], renderer: (any TemplateRenderer)? = nil) throws(TriplineError) -> (
+        endpoints: [WebhookEndpoint], errors: [TriplineError]
+    ) {
         var endpoints: [WebhookEndpoint] = []
         var errors: [TriplineError] = []
         for file in try RulesLoader.classifiedRuleFiles(paths) where file.kind == .webhooks {
             let loaded = WebhookEndpoint.load(text: try RulesLoader.text(file.path), file: file.path)
             endpoints += loaded.endpoints
             errors += loaded.errors
+            if let renderer {
+                for endpoint in loaded.endpoints { errors += checkTemplate(endpoint, file: file.path, renderer: renderer) }
+            }
         }
         var seen: [String: SourceLocation?] = [:]
         for endpoint in endpoints {
@@ -78,6 +86,37 @@ public final class WebhookCatalog: Sendable {
         return (endpoints, errors)
     }
 
+    /// Problems of an endpoint's template: its syntax, and what its sample (if any) maps to.
+    public static func checkTemplate(_ endpoint: WebhookEndpoint, file: String, renderer: any TemplateRenderer) -> [TriplineError] {
+        guard let template = endpoint.template else { return [] }
+        do {
+            try renderer.check(template.text)
+        } catch {
+            // The renderer locates the problem within the template; report it in the rules file.
+            var located = error
+            if let inner = error.location, inner.file == nil, let source = template.source {
+                located.reason += " (line \(inner.line) of the template)"
+                located.location = source
+            } else if located.location == nil {
+                located.location = template.source
+            }
+            if located.path.isEmpty { located.path = "template" }
+            return [located]
+        }
+        guard let sample = endpoint.samplePath else { return [] }
+        let path = sample.hasPrefix("/") ? sample : ((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(sample)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return [TriplineError(.io, "cannot read the sample \(path)", path: "sample", location: endpoint.source)]
+        }
+        let contentType = path.hasSuffix(".json") ? "application/json" : "text/plain"
+        do {
+            _ = try template.check(sample: [UInt8](data), contentType: contentType, endpoint: endpoint, renderer: renderer)
+            return []
+        } catch {
+            return [error]
+        }
+    }
+
     /// Re-reads the webhook files if the rules folder changed (or always with `force`).
     /// - Returns: The errors found; on errors the running endpoints are kept.
     @discardableResult
@@ -86,7 +125,7 @@ public final class WebhookCatalog: Sendable {
         if !force, state.withLock({ $0.fingerprint }) == fingerprint { return [] }
         let loaded: (endpoints: [WebhookEndpoint], errors: [TriplineError])
         do {
-            loaded = try Self.load([rulesPath])
+            loaded = try Self.load([rulesPath], renderer: renderer)
         } catch {
             logger.error("cannot read the rules folder; keeping the running webhook endpoints", metadata: ["error": "\(error)"])
             return [error]
@@ -101,7 +140,8 @@ public final class WebhookCatalog: Sendable {
         for endpoint in loaded.endpoints {
             do {
                 let resolved = try ResolvedWebhookEndpoint(endpoint, environment: environment)
-                entries[endpoint.slug] = Entry(endpoint: endpoint, processor: WebhookProcessor(endpoint: resolved, aws: aws), problem: nil)
+                entries[endpoint.slug] = Entry(
+                    endpoint: endpoint, processor: WebhookProcessor(endpoint: resolved, aws: aws, renderer: renderer), problem: nil)
             } catch {
                 logger.warning(
                     "webhook endpoint not ready: its secret cannot be read", metadata: ["slug": "\(endpoint.slug)", "error": "\(error.reason)"])

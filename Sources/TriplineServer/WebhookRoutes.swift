@@ -134,6 +134,15 @@ struct WebhookRoutes {
             finish(413, outcome: "rejected", code: "too_large", reason: "the event would exceed the event size limit", body: body)
             throw APIError(.contentTooLarge, "the event made from this delivery would be larger than \(configuration.eventLimits.maximumEventSize) bytes")
         }
+        for (index, event) in result.events.enumerated() {
+            do {
+                try event.checkLimits(configuration.eventLimits)
+            } catch {
+                let reason = "event \(index) made from this delivery: \(error.path.isEmpty ? "" : "\(error.path): ")\(error.reason)"
+                finish(400, outcome: "rejected", code: "invalid_event", reason: reason, body: body)
+                throw APIError(.badRequest, reason)
+            }
+        }
         if !result.events.isEmpty {
             do {
                 let outcome = try await pipeline.submit(result.events)

@@ -28,6 +28,10 @@ extension SQLiteStore: WebhookDeliveryLog {
                     CREATE INDEX webhook_deliveries_received ON webhook_deliveries(received);
                     """)
         }
+        migrator.registerMigration("2026-11-23-events-received") { db in
+            // Retention deletes by the time an event was received.
+            try db.execute(sql: "CREATE INDEX IF NOT EXISTS events_received ON events(received)")
+        }
     }
 
     public func recordDeliveries(_ deliveries: [WebhookDelivery]) async throws {

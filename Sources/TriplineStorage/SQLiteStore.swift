@@ -168,16 +168,14 @@ public final class SQLiteStore: DurableStore {
     struct Transaction: StoreTransaction {
         let db: Database
 
-        func insertEvent(_ event: Event, received: Instant) throws -> Bool {
-            var stored = event
-            stored.received = received
+        func insertEvent(_ event: Event, received: Instant, encoded: String?) throws -> Bool {
             // Cached: compiled once per connection, not once per event.
             let statement = try db.cachedStatement(
                 sql: "INSERT OR IGNORE INTO events (id, occurred, received, event, resource_id, body) VALUES (?, ?, ?, ?, ?, ?)")
             try statement.execute(
                 arguments: [
                     event.id.uuidString.lowercased(), event.occurred.microseconds, received.microseconds, event.event, event.resource.id,
-                    stored.jsonValue.jsonText,
+                    encoded ?? event.storageText,
                 ])
             guard db.changesCount > 0 else { return false }
             if !event.related.isEmpty {
@@ -288,13 +286,15 @@ public final class SQLiteStore: DurableStore {
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let order = filter.ascending ? "ASC" : "DESC"
             let cursor = try Row.fetchCursor(
-                db, sql: "SELECT body FROM events \(whereClause) ORDER BY occurred \(order), seq \(order)",
+                db, sql: "SELECT body, received FROM events \(whereClause) ORDER BY occurred \(order), seq \(order)",
                 arguments: StatementArguments(arguments))
             var events: [Event] = []
             var total = 0
             while let row = try cursor.next() {
                 let body: String = row["body"]
-                guard let event = try? Event.decode(JSONValue.parse(body)), filter.matches(event) else { continue }
+                guard var event = try? Event.decode(JSONValue.parse(body)) else { continue }
+                event.received = Instant(microseconds: row["received"])
+                guard filter.matches(event) else { continue }
                 if total >= offset, events.count < limit { events.append(event) }
                 total += 1
             }
@@ -355,12 +355,13 @@ public final class SQLiteStore: DurableStore {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT f.*, e.body AS event_body FROM firings f LEFT JOIN events e ON e.id = f.triggering_event_id
+                    SELECT f.*, e.body AS event_body, e.received AS event_received FROM firings f LEFT JOIN events e ON e.id = f.triggering_event_id
                     ORDER BY f.at DESC LIMIT ?
                     """, arguments: [limit]
             ).map { row in
                 let labels = (try? JSONValue.parse(row["labels"] as String))?.objectValue?.compactMapValues(\.stringValue) ?? [:]
-                let event = (row["event_body"] as String?).flatMap { try? Event.decode(JSONValue.parse($0)) }
+                var event = (row["event_body"] as String?).flatMap { try? Event.decode(JSONValue.parse($0)) }
+                if let received = row["event_received"] as Int64? { event?.received = Instant(microseconds: received) }
                 var firing = Firing(
                     automationID: UUID(uuidString: row["automation_id"]) ?? UUID(), automationName: row["automation_name"],
                     triggerID: UUID(uuidString: row["trigger_id"]) ?? UUID(), triggeringEvent: event, at: Instant(microseconds: row["at"]),
@@ -371,10 +372,10 @@ public final class SQLiteStore: DurableStore {
         }
     }
 
-    public func deleteEvents(occurredBefore cutoff: Instant, limit: Int) async throws -> Int {
+    public func deleteEvents(receivedBefore cutoff: Instant, limit: Int) async throws -> Int {
         try await pool.write { db in
             try db.execute(
-                sql: "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE occurred < ? ORDER BY occurred LIMIT ?)",
+                sql: "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE received < ? ORDER BY received LIMIT ?)",
                 arguments: [cutoff.microseconds, limit])
             return db.changesCount
         }

@@ -24,67 +24,36 @@ extension Tripline {
         @Option(help: "Port for the server.") var port = 4711
 
         func run() async throws {
-            guard FileManager.default.isExecutableFile(atPath: "/usr/bin/wrk") else {
-                throw ValidationError("wrk is not installed (apt-get install wrk)")
-            }
-            #if DEBUG
-            printError("warning: this is a debug build; build with `swift build -c release` for meaningful numbers")
-            #endif
-            let work = FileManager.default.temporaryDirectory.appendingPathComponent("tripline-bench-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: work.appendingPathComponent("rules"), withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: work) }
-            try Self.rules.write(to: work.appendingPathComponent("rules/bench.yaml"), atomically: true, encoding: .utf8)
-
-            let server = Process()
-            server.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            server.arguments = [
-                "serve", "--port", String(port), "--database", work.appendingPathComponent("bench.sqlite").path, "--rules",
-                work.appendingPathComponent("rules").path, "--log-level", "warning",
-            ]
-            server.environment = ProcessInfo.processInfo.environment.merging(["TRIPLINE_BENCH_ROUTES": "1"]) { _, new in new }
-            server.standardOutput = FileHandle.nullDevice
-            server.standardError = FileHandle.nullDevice
-            let begin = Date()
-            try server.run()
-            defer { server.terminate() }
-            var ready = false
-            for _ in 0..<400 {
-                if (try? await status("GET", "/readyz")) == 200 {
-                    ready = true
-                    break
-                }
-                try await Task.sleep(for: .milliseconds(5))
-            }
-            guard ready else { throw ValidationError("the server did not start") }
-            let startup = Date().timeIntervalSince(begin)
+            var harness = try BenchHarness(port: port, connections: connections, duration: duration)
+            defer { harness.finish() }
+            _ = try harness.write(Self.rules, to: "rules/bench.yaml")
+            let startup = try await harness.startServer()
             print("tripline bench serve: 100 automations, fresh SQLite database (synchronous=FULL), \(connections) connections, \(duration) s per run")
             print(String(format: "start-up (process launch to /readyz 200): %.0f ms", startup * 1000))
 
-            let ceiling = try runWrk(script: Self.wrkScript(path: "/api/bench/noop", batch: 1), work: work, run: 1)
-            let single = try runWrk(script: Self.wrkScript(path: "/api/events", batch: 1), work: work, run: 2)
-            let batched = try runWrk(script: Self.wrkScript(path: "/api/events", batch: 100), work: work, run: 3)
+            let ceiling = try harness.runWrk(script: Self.wrkScript(path: "/api/bench/noop", batch: 1), name: "run1", arguments: ["1"])
+            let single = try harness.runWrk(script: Self.wrkScript(path: "/api/events", batch: 1), name: "run2", arguments: ["2"])
+            let batched = try harness.runWrk(script: Self.wrkScript(path: "/api/events", batch: 100), name: "run3", arguments: ["3"])
             print(String(format: "HTTP ceiling (no-op route, same body):   %8.0f requests/s", ceiling))
             print(String(format: "durable single-event POSTs:              %8.0f events/s  (%.0f%% of the ceiling)", single, single / ceiling * 100))
             print(String(format: "durable batches of 100:                  %8.0f events/s", batched * 100))
 
-            let unloaded = try await latencies(count: samples, offset: 0)
-            print(String(format: "event → firing latency, unloaded:        p50 %.2f ms, p99 %.2f ms", percentile(unloaded, 0.5), percentile(unloaded, 0.99)))
+            let unloaded = try await latencies(harness, count: samples, offset: 0)
+            print(String(format: "event → firing latency, unloaded:        p50 %.2f ms, p99 %.2f ms", BenchHarness.percentile(unloaded, 0.5), BenchHarness.percentile(unloaded, 0.99)))
             let load = Process()
             load.executableURL = URL(fileURLWithPath: "/usr/bin/wrk")
-            let script = work.appendingPathComponent("load.lua")
-            try Self.wrkScript(path: "/api/events", batch: 1).write(to: script, atomically: true, encoding: .utf8)
+            let script = try harness.write(Self.wrkScript(path: "/api/events", batch: 1), to: "load.lua")
             load.arguments = ["-t2", "-c\(connections / 2)", "-d\(duration)s", "-s", script.path, "http://127.0.0.1:\(port)", "--", "4"]
             load.standardOutput = FileHandle.nullDevice
             try load.run()
             try await Task.sleep(for: .seconds(1))
-            let loaded = try await latencies(count: samples, offset: 1_000_000)
+            let loaded = try await latencies(harness, count: samples, offset: 1_000_000)
             load.waitUntilExit()
-            print(String(format: "event → firing latency, under load:      p50 %.2f ms, p99 %.2f ms", percentile(loaded, 0.5), percentile(loaded, 0.99)))
+            print(String(format: "event → firing latency, under load:      p50 %.2f ms, p99 %.2f ms", BenchHarness.percentile(loaded, 0.5), BenchHarness.percentile(loaded, 0.99)))
 
-            let lateness = try await proactiveLateness()
+            let lateness = try await proactiveLateness(harness)
             print(String(format: "proactive lateness (3 windows of 10 s):  max %.0f ms", lateness * 1000))
-            let rss = Self.peakRSS(pid: server.processIdentifier)
-            print(String(format: "server peak RSS:                         %.1f MB", Double(rss) / 1024))
+            print(String(format: "server peak RSS:                         %.1f MB", Double(harness.peakRSS) / 1024))
         }
 
         // MARK: - Load
@@ -107,45 +76,22 @@ extension Tripline {
             """
         }
 
-        func runWrk(script: String, work: URL, run: Int) throws -> Double {
-            let file = work.appendingPathComponent("run\(run).lua")
-            try script.write(to: file, atomically: true, encoding: .utf8)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/wrk")
-            process.arguments = ["-t2", "-c\(connections)", "-d\(duration)s", "-s", file.path, "http://127.0.0.1:\(port)", "--", String(run)]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            try process.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            if output.contains("Non-2xx") { printError("warning: wrk saw non-2xx answers:\n\(output)") }
-            guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("Requests/sec:") }),
-                let value = Double(line.split(separator: " ").last ?? "")
-            else { throw ValidationError("cannot read wrk's output:\n\(output)") }
-            return value
-        }
-
         // MARK: - Latency
 
-        func latencies(count: Int, offset: Int) async throws -> [Double] {
+        func latencies(_ harness: BenchHarness, count: Int, offset: Int) async throws -> [Double] {
             var results: [Double] = []
             for number in 0..<count {
                 let id = String(format: "00000000-0000-4000-9000-%012d", offset + number)
                 let body = #"[{"id":"\#(id)","occurred":"\#(Instant(seconds: Date().timeIntervalSince1970).rfc3339)","event":"bench.latency","resource":{"prefect.resource.id":"bench.latency"}}]"#
                 let start = DispatchTime.now().uptimeNanoseconds
-                let code = try await status("POST", "/api/events", body: body)
+                let code = try await harness.status("POST", "/api/events", body: body)
                 guard code == 204 else { throw ValidationError("posting an event answered \(code)") }
                 results.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
             }
             return results.sorted()
         }
 
-        func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
-            guard !sorted.isEmpty else { return 0 }
-            return sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
-        }
-
-        func proactiveLateness() async throws -> Double {
+        func proactiveLateness(_ harness: BenchHarness) async throws -> Double {
             let opened = Date()
             let occurred = Instant(seconds: opened.timeIntervalSince1970)
             var events: [String] = []
@@ -153,12 +99,12 @@ extension Tripline {
                 let id = String(format: "00000000-0000-4000-a000-%012d", key)
                 events.append(#"{"id":"\#(id)","occurred":"\#(occurred.rfc3339)","event":"bench.job.started","resource":{"prefect.resource.id":"bench.job.\#(key)"}}"#)
             }
-            _ = try await status("POST", "/api/events", body: "[" + events.joined(separator: ",") + "]")
+            _ = try await harness.status("POST", "/api/events", body: "[" + events.joined(separator: ",") + "]")
             let deadline = opened.addingTimeInterval(10)
             var seen = Set<String>()
             var latest = 0.0
             while seen.count < 3, Date().timeIntervalSince(deadline) < 5 {
-                let (_, data) = try await request("GET", "/api/firings?limit=100")
+                let (_, data) = try await harness.request("GET", "/api/firings?limit=100")
                 if let firings = try? JSONValue.parse(data), case .array(let list) = firings {
                     for firing in list where firing["automation"]?.stringValue == "bench: job not finished within 10 s" {
                         if let id = firing["id"]?.stringValue, seen.insert(id).inserted { latest = max(latest, Date().timeIntervalSince(deadline)) }
@@ -168,30 +114,6 @@ extension Tripline {
             }
             guard seen.count == 3 else { throw ValidationError("the proactive firings did not arrive within 5 s of their deadline") }
             return latest
-        }
-
-        // MARK: - HTTP
-
-        func request(_ method: String, _ path: String, body: String? = nil) async throws -> (Int, Data) {
-            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-            request.httpMethod = method
-            if let body {
-                request.httpBody = Data(body.utf8)
-                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            }
-            let (data, response) = try await URLSession.shared.data(for: request)
-            return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
-        }
-
-        func status(_ method: String, _ path: String, body: String? = nil) async throws -> Int {
-            try await request(method, path, body: body).0
-        }
-
-        static func peakRSS(pid: Int32) -> Int {
-            guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
-            else { return 0 }
-            return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
         }
 
         /// 100 automations: 89 reactive over the benchmark's event names, 10 proactive, and one immediate one whose

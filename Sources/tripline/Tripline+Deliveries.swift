@@ -40,7 +40,8 @@ extension Tripline {
             do {
                 (data, response) = try await URLSession.shared.data(for: request)
             } catch {
-                throw ValidationError("cannot reach the server at \(base): \(error.localizedDescription)")
+                printError("error: cannot reach the server at \(base): \(error.localizedDescription) (is `tripline serve` running? see --api-url)")
+                throw ExitCode(1)
             }
             let status = (response as? HTTPURLResponse)?.statusCode ?? 0
             return (status, (try? JSONValue.parse(data)) ?? .null)
@@ -49,7 +50,9 @@ extension Tripline {
         /// Fails with the server's `detail` unless the status is one of `expected`.
         func check(_ status: Int, _ body: JSONValue, expected: Set<Int>) throws {
             guard expected.contains(status) else {
-                throw ValidationError("the server answered \(status): \(body["detail"]?.stringValue ?? body.jsonText)")
+                // The server refused (not a usage error): say why, exit with status 1.
+                printError("error: the server answered \(status): \(body["detail"]?.stringValue ?? body.jsonText)")
+                throw ExitCode(1)
             }
         }
     }

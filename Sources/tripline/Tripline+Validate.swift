@@ -32,6 +32,8 @@ extension Tripline {
             var destinations: [Destination] = []
             var destinationNames: [String: String] = [:]
             var texts: [String: String] = [:]
+            var kafkaSources = 0
+            var sourceNames: [String: String] = [:]
             for ruleFile in files {
                 let file = ruleFile.path
                 let text: String
@@ -55,7 +57,7 @@ extension Tripline {
                 case .webhooks:
                     let loaded = WebhookEndpoint.load(text: text, file: file)
                     webhooks += loaded.endpoints.count
-                    found = loaded.errors
+                    found = loaded.errors + loaded.endpoints.flatMap { WebhookCatalog.checkTemplate($0, file: file, renderer: StencilTemplates()) }
                     summary = "\(loaded.endpoints.count) webhook endpoint\(loaded.endpoints.count == 1 ? "" : "s")"
                     for endpoint in loaded.endpoints {
                         if let other = slugs[endpoint.slug] {
@@ -84,6 +86,22 @@ extension Tripline {
                         destinationNames[destination.name] = destination.source?.description ?? file
                     }
                     destinations += loaded.destinations
+                case .sources:
+                    let loaded = KafkaSource.load(text: text, file: file)
+                    kafkaSources += loaded.sources.count
+                    found = loaded.errors
+                    summary = "\(loaded.sources.count) kafka source\(loaded.sources.count == 1 ? "" : "s")"
+                    for source in loaded.sources {
+                        if let other = sourceNames[source.name] {
+                            print("\(source.location.map(\.description) ?? file): error: the source name \"\(source.name)\" is also used at \(other)")
+                            problems += 1
+                        }
+                        sourceNames[source.name] = source.location?.description ?? file
+                        for (key, value) in source.properties.sorted(by: { $0.key < $1.key }) {
+                            guard case .secret(let reference) = value, source.enabled, (try? reference.resolve()) == nil else { continue }
+                            if !quiet { print("\(source.location.map(\.description) ?? file): note: \(key) = \(reference) cannot be read here; serve refuses to start this source until it can") }
+                        }
+                    }
                 default:
                     print("\(file): error: \(ruleFile.kind.rawValue) are not supported by this version")
                     problems += 1
@@ -106,7 +124,7 @@ extension Tripline {
                 print("\(location): error: \(error.message)")
             }
             problems += crossErrors.count
-            print("\(files.count) file\(files.count == 1 ? "" : "s"), \(automations) valid automation\(automations == 1 ? "" : "s"), \(webhooks) webhook endpoint\(webhooks == 1 ? "" : "s"), \(destinations.count) destination\(destinations.count == 1 ? "" : "s"), \(problems) problem\(problems == 1 ? "" : "s")")
+            print("\(files.count) file\(files.count == 1 ? "" : "s"), \(automations) valid automation\(automations == 1 ? "" : "s"), \(webhooks) webhook endpoint\(webhooks == 1 ? "" : "s"), \(destinations.count) destination\(destinations.count == 1 ? "" : "s"), \(kafkaSources) kafka source\(kafkaSources == 1 ? "" : "s"), \(problems) problem\(problems == 1 ? "" : "s")")
             if problems > 0 { throw ExitCode(1) }
         }
     }

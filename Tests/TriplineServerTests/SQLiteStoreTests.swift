@@ -48,9 +48,12 @@ import TriplineTestKit
 
     @Test func retentionDeletesEventsAndTheirResources() async throws {
         let store = try open()
-        let events = [event(1, "a", at: 0, resource: "r", related: [("x", "role")]), event(2, "b", at: 1000, resource: "r", related: [("y", "role")])]
-        _ = try await store.write { transaction in try events.map { try transaction.insertEvent($0, received: TestEvents.at(0)) } }
-        #expect(try await store.deleteEvents(occurredBefore: TestEvents.at(500), limit: 100) == 1)
+        // The second event occurred long ago but was received late: it is kept for the full period.
+        let events = [event(1, "a", at: 0, resource: "r", related: [("x", "role")]), event(2, "b", at: -5000, resource: "r", related: [("y", "role")])]
+        _ = try await store.write { transaction in
+            [try transaction.insertEvent(events[0], received: TestEvents.at(0)), try transaction.insertEvent(events[1], received: TestEvents.at(1000))]
+        }
+        #expect(try await store.deleteEvents(receivedBefore: TestEvents.at(500), limit: 100) == 1)
         #expect(try await store.count(table: "events") == 1)
         #expect(try await store.count(table: "event_resources") == 1, "the deleted event's resources went with it")
     }

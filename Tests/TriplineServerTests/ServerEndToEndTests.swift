@@ -235,25 +235,29 @@ extension ServerEndToEndTests {
         try await server.stop()
     }
 
-    @Test func retentionDeletesOldEventsAndTheConfigFileIsRead() async throws {
+    @Test func retentionDeletesEventsReceivedLongAgoAndTheConfigFileIsRead() async throws {
         let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
         let config = server.folder.appendingPathComponent("tripline.yaml")
-        try "retention: 1d\nlog_level: debug\n".write(to: config, atomically: true, encoding: .utf8)
+        try "retention: 3s\nlog_level: debug\n".write(to: config, atomically: true, encoding: .utf8)
         server.environment["TRIPLINE_CONFIG"] = config.path
         try await server.start()
+        // Both events occurred days ago; retention counts from when they were received.
         let old = Date().addingTimeInterval(-3 * 86_400)
-        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(1, "old.event", occurred: old), TestEvent.json(2, "new.event")]))
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(1, "early.event", occurred: old)]))
+        try await Task.sleep(for: .milliseconds(3500))
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(2, "late.event", occurred: old)]))
         let all = #"{"filter": {"occurred": {"since": "2000-01-01T00:00:00Z"}}}"#
         #expect((try await server.json("POST", "/api/events/filter", json: all).1 as? [String: Any])?["total"] as? Int == 2)
         try await server.stop()
         try await server.start()  // retention runs at start, then hourly
-        var total = -1
+        var names: [String] = []
         for _ in 0..<50 {
-            total = (try await server.json("POST", "/api/events/filter", json: all).1 as? [String: Any])?["total"] as? Int ?? -1
-            if total == 1 { break }
+            let events = (try await server.json("POST", "/api/events/filter", json: all).1 as? [String: Any])?["events"] as? [[String: Any]] ?? []
+            names = events.compactMap { $0["event"] as? String }
+            if names.count == 1 { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        #expect(total == 1, "the event older than the 1-day retention was deleted, the new one kept")
+        #expect(names == ["late.event"], "the event received more than 3 s ago was deleted, the one received since kept")
         #expect(server.log().contains("debug"), "log_level from the config file applies")
         try await server.stop()
     }

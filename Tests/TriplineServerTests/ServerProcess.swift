@@ -104,6 +104,17 @@ final class ServerProcess: @unchecked Sendable {
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
     }
 
+    /// Sends raw bytes with exactly the headers given (plus what HTTP needs).
+    func send(_ method: String, _ path: String, body: Data, headers: [String: String]) async throws -> (Int, Data) {
+        var request = URLRequest(url: URL(string: baseURL + path)!)
+        request.httpMethod = method
+        request.timeoutInterval = 30
+        request.httpBody = body
+        for (key, value) in headers where key.lowercased() != "content-length" { request.setValue(value, forHTTPHeaderField: key) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
     /// Sends a request and parses the JSON answer.
     func json(_ method: String, _ path: String, json body: String? = nil, headers: [String: String] = [:]) async throws -> (Int, Any) {
         let (status, data) = try await request(method, path, json: body, headers: headers)

@@ -1,0 +1,172 @@
+public import Foundation
+public import TriplineCore
+public import TriplineKafka
+
+/// Why a Kafka record produced no events.
+public struct KafkaRejection: Error, Sendable, Hashable {
+    /// A short fixed word for metrics: `empty`, `too_large`, `invalid_json`, `invalid_event`, `invalid_cloudevent`,
+    /// `not_s3`.
+    public var reason: String
+    /// What is wrong, for the rejected-record event and the log.
+    public var detail: String
+
+    /// Creates a rejection.
+    public init(_ reason: String, _ detail: String) {
+        self.reason = reason
+        self.detail = detail
+    }
+}
+
+/// Turns Kafka records into events, by the source's format. Never traps: anything it cannot read becomes a
+/// ``KafkaRejection``.
+public struct KafkaRecordDecoder: Sendable {
+    /// The source's name.
+    public var sourceName: String
+    /// The format.
+    public var format: KafkaSource.Format
+    /// Prefect's limits on an event.
+    public var limits = Event.Limits()
+
+    /// Creates a decoder.
+    public init(sourceName: String, format: KafkaSource.Format) {
+        self.sourceName = sourceName
+        self.format = format
+    }
+
+    /// The id of an event derived from a record's position, for records that carry none: the same record always gets
+    /// the same id, so that a record read twice (after a crash or a rebalance) is stored once.
+    public static func eventID(topic: String, partition: KafkaPartition, offset: Int64) -> UUID {
+        UUID(name: "kafka:\(topic):\(partition.rawValue):\(offset)")
+    }
+
+    /// The related resource naming the source.
+    var sourceResource: Resource {
+        Resource([Resource.idLabel: "tripline.kafka-source.\(sourceName)", Resource.roleLabel: "kafka-source", Resource.nameLabel: sourceName])
+    }
+
+    /// The events of one record.
+    /// - Parameter received: When the record was read.
+    public func events(from record: KafkaConsumerMessage, received: Instant) -> Result<[Event], KafkaRejection> {
+        do throws(KafkaRejection) {
+            guard let value = record.value, !value.isEmpty else {
+                // A tombstone or empty value carries no event: for a binary CloudEvent it still may (data is optional).
+                if format == .cloudEvents, record.header("ce_specversion") != nil { return .success([try cloudEvent(record, received: received)]) }
+                throw KafkaRejection("empty", record.value == nil ? "the record is a tombstone (no value)" : "the record's value is empty")
+            }
+            if value.count > limits.maximumEventSize {
+                throw KafkaRejection("too_large", "the value is \(value.count) bytes, more than the limit of \(limits.maximumEventSize)")
+            }
+            switch format {
+            case .prefectEvent: return .success([try prefectEvent(record, value: value, received: received)])
+            case .cloudEvents: return .success(try cloudEvents(record, value: value, received: received))
+            case .awsS3: return .success(try s3Events(record, value: value, received: received))
+            case .raw: throw KafkaRejection("unsupported_format", "format raw is not supported yet")
+            }
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    static func parse(_ value: [UInt8]) throws(KafkaRejection) -> JSONValue {
+        do {
+            return try value.withUnsafeBufferPointer { buffer throws(TriplineError) in try JSONValue.parse(bytes: buffer) }
+        } catch {
+            throw KafkaRejection("invalid_json", "the value is not valid JSON: \(error.reason)")
+        }
+    }
+
+    // MARK: - prefect-event
+
+    func prefectEvent(_ record: KafkaConsumerMessage, value: [UInt8], received: Instant) throws(KafkaRejection) -> Event {
+        guard case .object(var object) = try Self.parse(value) else { throw KafkaRejection("invalid_event", "an event must be a JSON object") }
+        if object["id"] == nil || object["id"] == .null {
+            object["id"] = .string(Self.eventID(topic: record.topic, partition: record.partition, offset: record.offset).uuidString.lowercased())
+        }
+        if object["occurred"] == nil || object["occurred"] == .null {
+            let time = record.timestamp.map { Instant(seconds: $0.timeIntervalSince1970) } ?? received
+            object["occurred"] = .string(time.rfc3339)
+        }
+        do {
+            return try Event.decode(.object(object), limits: limits)
+        } catch {
+            throw KafkaRejection("invalid_event", error.message)
+        }
+    }
+
+    // MARK: - cloudevents
+
+    func cloudEvents(_ record: KafkaConsumerMessage, value: [UInt8], received: Instant) throws(KafkaRejection) -> [Event] {
+        // Kafka protocol binding: binary mode carries the attributes in ce_ headers; structured mode has a content
+        // type of application/cloudevents+json (or just a JSON object with specversion).
+        if record.header("ce_specversion") != nil { return [try cloudEvent(record, received: received)] }
+        guard case .object(let document) = try Self.parse(value) else {
+            throw KafkaRejection("invalid_cloudevent", "a structured CloudEvent must be a JSON object")
+        }
+        return [try mapCloudEvent(document, received: received)]
+    }
+
+    /// A binary-mode CloudEvent: attributes from `ce_` headers, data from the value.
+    func cloudEvent(_ record: KafkaConsumerMessage, received: Instant) throws(KafkaRejection) -> Event {
+        var document: [String: JSONValue] = [:]
+        for header in record.headers {
+            let name = header.key.lowercased()
+            guard name.hasPrefix("ce_"), name.count > 3, let bytes = header.value else { continue }
+            document[String(name.dropFirst(3))] = .string(String(decoding: bytes, as: UTF8.self))
+        }
+        let contentType = record.header("content-type")?.value.map { String(decoding: $0, as: UTF8.self) }
+        if let contentType { document["datacontenttype"] = .string(contentType) }
+        if let value = record.value, !value.isEmpty { document["data"] = CloudEvents.data(value, contentType: contentType) }
+        return try mapCloudEvent(document, received: received)
+    }
+
+    func mapCloudEvent(_ document: [String: JSONValue], received: Instant) throws(KafkaRejection) -> Event {
+        do {
+            try CloudEvents.validate(document)
+        } catch {
+            throw KafkaRejection("invalid_cloudevent", error.reason)
+        }
+        let source = document["source"]?.stringValue ?? ""
+        let id = document["id"]?.stringValue ?? ""
+        var labels = [Resource.idLabel: source, "cloudevents.source": source]
+        var payload: [String: JSONValue] = ["id": .string(id), "specversion": document["specversion"] ?? .null]
+        var extensions: [String: JSONValue] = [:]
+        for (name, value) in document where value != .null {
+            switch name {
+            case "specversion", "id", "source", "type": continue
+            case "data", "data_base64", "datacontenttype", "dataschema", "time": payload[name] = value
+            case "subject":
+                labels["cloudevents.subject"] = value.stringValue
+                payload["subject"] = value
+            default:
+                extensions[name] = value
+                if let text = value.textValue { labels["cloudevents.\(name)"] = text }
+            }
+        }
+        if !extensions.isEmpty { payload["extensions"] = .object(extensions) }
+        let occurred = document["time"]?.stringValue.flatMap { Instant(rfc3339: $0) } ?? received
+        // The same id as a CloudEvent delivered by webhook: one event however it arrives.
+        return Event(
+            id: UUID(name: "cloudevents:\(source)\u{1F}\(id)"), occurred: occurred, event: document["type"]?.stringValue ?? "", resource: Resource(labels),
+            related: [sourceResource], payload: payload, received: received)
+    }
+
+    // MARK: - aws-s3
+
+    func s3Events(_ record: KafkaConsumerMessage, value: [UInt8], received: Instant) throws(KafkaRejection) -> [Event] {
+        guard case .object(var document) = try Self.parse(value) else { throw KafkaRejection("not_s3", "an S3 notification must be a JSON object") }
+        // An SNS envelope around a notification.
+        if document["Type"]?.stringValue == "Notification", case .string(let message)? = document["Message"],
+            case .object(let inner)? = try? JSONValue.parse(message)
+        {
+            document = inner
+        }
+        // A single SQS message body as some bridges write it: {"body": "<notification>"}.
+        if document["Records"] == nil, case .string(let body)? = document["body"], case .object(let inner)? = try? JSONValue.parse(body) {
+            document = inner
+        }
+        guard let found = S3Notifications.events(from: document, received: received, webhook: sourceResource) else {
+            throw KafkaRejection("not_s3", "the value is not an S3 event notification (Records, SQS, SNS or EventBridge)")
+        }
+        return found.events
+    }
+}

@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import TriplineCore
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// What the HTTP benchmarks share: a server started from this executable on a fresh database in a scratch folder,
+/// wrk runs against it, plain requests from this process, and the server's peak memory.
+struct BenchHarness {
+    let port: Int
+    let connections: Int
+    let duration: Int
+    let work: URL
+    private(set) var server: Process?
+
+    init(port: Int, connections: Int, duration: Int) throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/wrk") else {
+            throw ValidationError("wrk is not installed (apt-get install wrk)")
+        }
+        #if DEBUG
+        printError("warning: this is a debug build; build with `swift build -c release` for meaningful numbers")
+        #endif
+        self.port = port
+        self.connections = connections
+        self.duration = duration
+        work = FileManager.default.temporaryDirectory.appendingPathComponent("tripline-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work.appendingPathComponent("rules"), withIntermediateDirectories: true)
+    }
+
+    /// Writes a file under the scratch folder (rules, wrk scripts, bodies).
+    func write(_ text: String, to relativePath: String) throws -> URL {
+        let file = work.appendingPathComponent(relativePath)
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
+    /// Starts `tripline serve` with the benchmark routes on and waits for /readyz.
+    /// - Returns: The time from launch to ready.
+    mutating func startServer(environment: [String: String] = [:]) async throws -> TimeInterval {
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        server.arguments = [
+            "serve", "--port", String(port), "--database", work.appendingPathComponent("bench.sqlite").path, "--rules",
+            work.appendingPathComponent("rules").path, "--log-level", "warning",
+        ]
+        server.environment = ProcessInfo.processInfo.environment.merging(environment.merging(["TRIPLINE_BENCH_ROUTES": "1"]) { $1 }) { $1 }
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        let begin = Date()
+        try server.run()
+        self.server = server
+        for _ in 0..<400 {
+            if (try? await status("GET", "/readyz")) == 200 { return Date().timeIntervalSince(begin) }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw ValidationError("the server did not start")
+    }
+
+    /// Stops the server and removes the scratch folder.
+    func finish() {
+        server?.terminate()
+        server?.waitUntilExit()
+        try? FileManager.default.removeItem(at: work)
+    }
+
+    /// Runs wrk with `script` for the configured duration.
+    /// - Returns: Requests per second.
+    func runWrk(script: String, name: String, arguments: [String] = []) throws -> Double {
+        let file = try write(script, to: "\(name).lua")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/wrk")
+        process.arguments = ["-t2", "-c\(connections)", "-d\(duration)s", "-s", file.path, "http://127.0.0.1:\(port)", "--"] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        if output.contains("Non-2xx") { printError("warning: wrk saw non-2xx answers:\n\(output)") }
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("Requests/sec:") }),
+            let value = Double(line.split(separator: " ").last ?? "")
+        else { throw ValidationError("cannot read wrk's output:\n\(output)") }
+        return value
+    }
+
+    func request(_ method: String, _ path: String, body: Data? = nil, headers: [String: String] = ["Content-Type": "application/json"]) async throws -> (Int, Data) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.httpMethod = method
+        if let body {
+            request.httpBody = body
+            for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
+    func status(_ method: String, _ path: String, body: String? = nil) async throws -> Int {
+        try await request(method, path, body: body.map { Data($0.utf8) }).0
+    }
+
+    /// The server's peak resident memory in KiB.
+    var peakRSS: Int {
+        guard let pid = server?.processIdentifier, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return 0 }
+        return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+    }
+
+    static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
+    }
+}
