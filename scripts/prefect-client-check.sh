@@ -28,7 +28,7 @@ fail() { echo "FAIL: $*"; echo "--- server log"; tail -30 "$work/server.log"; ex
 grep -q "worker heartbeat lost" "$work/ls.txt" || fail "prefect automation ls does not list the shipped rules"
 echo "ok: prefect automation ls lists the rules"
 
-"$venv/bin/prefect" automation inspect "worker heartbeat lost for 15 minutes" --json > "$work/inspect.json" 2>&1 || fail "prefect automation inspect failed"
+COLUMNS=10000 "$venv/bin/prefect" automation inspect "worker heartbeat lost for 15 minutes" --json > "$work/inspect.json" 2>&1 || fail "prefect automation inspect failed"
 python3 -c "import json,sys; a=json.load(open(sys.argv[1])); a=a[0] if isinstance(a,list) else a; assert a['trigger']['posture']=='Proactive', a" "$work/inspect.json" \
     || fail "prefect automation inspect did not return the automation"
 echo "ok: prefect automation inspect returns the automation"

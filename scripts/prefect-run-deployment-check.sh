@@ -35,7 +35,13 @@ curl -fs "$api/health" >/dev/null || fail "the Prefect server did not start"
 echo "ok: Prefect server up"
 
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-flow=$(curl -fs -X POST "$api/flows/" -H 'Content-Type: application/json' -d '{"name": "tripline-ci-flow"}' | json "['id']")
+# /api/health answers before the server has finished setting up its database: retry the first write for a while.
+flow=""
+for _ in $(seq 1 60); do
+    flow=$(curl -fs -X POST "$api/flows/" -H 'Content-Type: application/json' -d '{"name": "tripline-ci-flow"}' 2>/dev/null | json "['id']" 2>/dev/null) && break
+    sleep 1
+done
+[ -n "$flow" ] || fail "the Prefect server did not accept a flow"
 deployment=$(curl -fs -X POST "$api/deployments/" -H 'Content-Type: application/json' \
     -d "{\"name\": \"tripline-ci-deployment\", \"flow_id\": \"$flow\"}" | json "['id']")
 echo "ok: deployment $deployment created"
