@@ -68,18 +68,17 @@ func webhookRules(port: Int) -> [String: String] {
 
 @Suite(.serialized) struct ActionsEndToEndTests {
     @Test func killDuringDispatchLosesNoActionAndRetriesUseTheSameKey() async throws {
-        let sink = WebhookSink(delay: .milliseconds(10))
+        // A slow target (100 ms a call), so that the kill comes while most actions are still to run.
+        let sink = WebhookSink(delay: .milliseconds(100))
         try await sink.start()
         let server = try ServerProcess(rules: webhookRules(port: sink.port))
         try await server.start()
         let total = 200
-        for batch in 0..<(total / 10) {
-            let events = (0..<10).map { TestEvent.json(batch * 10 + $0 + 1, "job.done", resource: "job.\(batch)") }
-            let (status, _) = try await server.request("POST", "/api/events", json: TestEvent.array(events))
-            #expect(status == 204)
-        }
+        let events = (0..<total).map { TestEvent.json($0 + 1, "job.done", resource: "job.\($0 % 10)") }
+        let (status, _) = try await server.request("POST", "/api/events", json: TestEvent.array(events))
+        #expect(status == 204)
         // Kill while the dispatcher is part-way through.
-        for _ in 0..<500 where sink.requests.count < 20 { try await Task.sleep(for: .milliseconds(5)) }
+        for _ in 0..<1000 where sink.requests.count < 10 { try await Task.sleep(for: .milliseconds(2)) }
         try await server.kill9()
         let beforeRestart = sink.requests.count
         #expect(beforeRestart < total, "the kill came during dispatch (\(beforeRestart) of \(total) done)")
