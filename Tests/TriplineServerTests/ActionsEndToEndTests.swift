@@ -119,6 +119,16 @@ func webhookRules(port: Int) -> [String: String] {
         let id = try #require(dead.first?["id"] as? String)
         #expect(dead.first?["action_type"] as? String == "call-webhook")
         #expect((dead.first?["last_error"] as? String)?.contains("HTTP 400") == true)
+        // The attempt is in the event log as Prefect's action events, next to the automation's triggered event.
+        let (_, page) = try await server.json(
+            "POST", "/api/events/filter", json: #"{"filter": {"event": {"prefix": ["prefect.automation.action."]}, "order": "ASC"}}"#)
+        let actionEvents = (page as? [String: Any])?["events"] as? [[String: Any]] ?? []
+        #expect(actionEvents.compactMap { $0["event"] as? String } == ["prefect.automation.action.triggered", "prefect.automation.action.failed"])
+        let failed = actionEvents.last
+        #expect(((failed?["payload"] as? [String: Any])?["reason"] as? String)?.contains("HTTP 400") == true)
+        #expect((failed?["payload"] as? [String: Any])?["will_retry"] as? Bool == false)
+        #expect(((failed?["related"] as? [[String: String]])?.first?["prefect.resource.role"]) == "triggering-event")
+        #expect(((failed?["resource"] as? [String: String])?["prefect.resource.id"])?.hasPrefix("prefect.automation.") == true)
         let (status, shown) = try await server.json("GET", "/api/deliveries/\(id)")
         #expect(status == 200)
         let attempts = (shown as? [String: Any])?["attempts"] as? [[String: Any]]
