@@ -104,3 +104,16 @@ public protocol DurableStore: Sendable {
     /// Stripe redelivery, a backfill) is kept for the full period.
     func deleteEvents(receivedBefore cutoff: Instant, limit: Int) async throws -> Int
 }
+
+/// Sends events into the event log (the action layer's own events, and `emit-event`).
+public protocol EventSink: Sendable {
+    /// Stores `events` durably (and evaluates them like any other event).
+    func emit(_ events: [Event]) async throws
+}
+
+/// Pauses and resumes automations (`pause-automation`, `resume-automation`).
+public protocol AutomationControl: Sendable {
+    /// Enables or disables the automation.
+    /// - Throws: A ``TriplineError`` when there is no such automation.
+    func setEnabled(_ automationID: UUID, _ enabled: Bool) async throws
+}
