@@ -169,3 +169,50 @@ func webhookRules(port: Int) -> [String: String] {
         sink.stop()
     }
 }
+
+@Suite struct AutomationActionsEndToEndTests {
+    @Test func anAutomationCanPauseItselfAndAnotherResumesIt() async throws {
+        let onceID = "6b1f3c2e-0d4a-4e5b-9c8d-7a6f5e4d3c2b"
+        let server = try ServerProcess(rules: [
+            "automations/once.yaml": """
+                id: \(onceID)
+                name: fire once
+                trigger: {type: event, posture: Reactive, expect: [job.started], threshold: 1, within: 0}
+                actions: [{type: pause-automation, source: inferred}]
+                """,
+            "automations/rearm.yaml": """
+                - name: rearm
+                  trigger: {type: event, posture: Reactive, expect: [job.rearm], threshold: 1, within: 0}
+                  actions: [{type: resume-automation, source: selected, automation_id: \(onceID)}]
+                - name: rearm nothing
+                  trigger: {type: event, posture: Reactive, expect: [job.rearm.wrong], threshold: 1, within: 0}
+                  actions: [{type: resume-automation, source: selected, automation_id: 00000000-0000-4000-8000-00000000dead}]
+                """,
+        ])
+        try await server.start()
+        func firings() async throws -> Int {
+            ((try await server.json("GET", "/api/firings").1 as? [[String: Any]]) ?? []).filter { $0["automation"] as? String == "fire once" }.count
+        }
+        func enabled() async throws -> Bool? { (try await server.json("GET", "/api/automations/\(onceID)").1 as? [String: Any])?["enabled"] as? Bool }
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(1, "job.started")]))
+        for _ in 0..<100 where try await enabled() != false { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(try await enabled() == false, "the pause-automation action disabled the automation that fired")
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(2, "job.started")]))
+        #expect(try await firings() == 1, "a paused automation does not fire")
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(3, "job.rearm")]))
+        for _ in 0..<100 where try await enabled() != true { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(try await enabled() == true, "another automation's resume-automation enabled it again")
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(4, "job.started")]))
+        #expect(try await firings() == 2)
+        // An unknown automation id is a permanent failure.
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(5, "job.rearm.wrong")]))
+        var dead: [[String: Any]] = []
+        for _ in 0..<100 {
+            dead = (try await server.json("GET", "/api/deliveries?status=dead").1 as? [[String: Any]]) ?? []
+            if !dead.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect((dead.first?["last_error"] as? String)?.contains("no automation has the id") == true, "\(dead)")
+        try await server.stop()
+    }
+}
