@@ -1,3 +1,22 @@
+extension RuleNode {
+    /// The declarations of a rules file: one object, a list of them, or several YAML documents (each one or a list),
+    /// with the path that locates each (`[2]`, `document 3`, `document 3[1]`). Empty documents are skipped.
+    /// - Throws: The parse error, located by file:line:column.
+    public static func declarations(_ text: String, file: String?) throws(TriplineError) -> [(node: RuleNode, path: String)] {
+        let documents = try parseAll(text, file: file)
+        var items: [(node: RuleNode, path: String)] = []
+        for (documentIndex, document) in documents.enumerated() {
+            let prefix = documents.count > 1 ? "document \(documentIndex + 1)" : ""
+            switch document.kind {
+            case .array(let list): items += list.enumerated().map { (node: $1, path: "\(prefix)[\($0)]") }
+            case .null: continue
+            default: items.append((node: document, path: prefix))
+            }
+        }
+        return items
+    }
+}
+
 /// Collects every problem found while reading rules, so that a user sees all of them at once.
 public final class Diagnostics: @unchecked Sendable {
     // Not shared across threads: one instance lives for one decode call on one thread.

@@ -13,27 +13,16 @@ extension WebhookEndpoint {
     ///   left out.
     public static func load(text: String, file: String? = nil) -> (endpoints: [WebhookEndpoint], errors: [TriplineError]) {
         let diagnostics = Diagnostics()
-        let documents: [RuleNode]
+        let items: [(node: RuleNode, path: String)]
         do {
-            documents = try RuleNode.parseAll(text, file: file)
+            items = try RuleNode.declarations(text, file: file)
         } catch {
             return ([], [error])
         }
         var endpoints: [WebhookEndpoint] = []
-        for (documentIndex, document) in documents.enumerated() {
-            let prefix = documents.count > 1 ? "document \(documentIndex + 1)" : ""
-            var items: [(RuleNode, String)] = []
-            switch document.kind {
-            case .array(let list): items = list.enumerated().map { ($1, "\(prefix)[\($0)]") }
-            case .null: continue
-            default: items = [(document, prefix)]
-            }
-            for (node, path) in items {
-                let before = diagnostics.errors.count
-                if let endpoint = decode(node, path: path, diagnostics: diagnostics), diagnostics.errors.count == before {
-                    endpoints.append(endpoint)
-                }
-            }
+        for (node, path) in items {
+            let before = diagnostics.errors.count
+            if let endpoint = decode(node, path: path, diagnostics: diagnostics), diagnostics.errors.count == before { endpoints.append(endpoint) }
         }
         return (endpoints, diagnostics.errors)
     }

@@ -63,7 +63,8 @@ final class ServerProcess: @unchecked Sendable {
         process.standardError = log
         try process.run()
         self.process = process
-        for _ in 0..<200 {
+        // Up to 30 s: a loaded machine (CI next to other builds) can take several seconds to start a server.
+        for _ in 0..<600 {
             if !process.isRunning { break }
             if let (status, _) = try? await request("GET", "/readyz"), status == 200 { return }
             try await Task.sleep(for: .milliseconds(50))

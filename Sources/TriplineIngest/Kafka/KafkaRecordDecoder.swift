@@ -125,29 +125,8 @@ public struct KafkaRecordDecoder: Sendable {
         } catch {
             throw KafkaRejection("invalid_cloudevent", error.reason)
         }
-        let source = document["source"]?.stringValue ?? ""
-        let id = document["id"]?.stringValue ?? ""
-        var labels = [Resource.idLabel: source, "cloudevents.source": source]
-        var payload: [String: JSONValue] = ["id": .string(id), "specversion": document["specversion"] ?? .null]
-        var extensions: [String: JSONValue] = [:]
-        for (name, value) in document where value != .null {
-            switch name {
-            case "specversion", "id", "source", "type": continue
-            case "data", "data_base64", "datacontenttype", "dataschema", "time": payload[name] = value
-            case "subject":
-                labels["cloudevents.subject"] = value.stringValue
-                payload["subject"] = value
-            default:
-                extensions[name] = value
-                if let text = value.textValue { labels["cloudevents.\(name)"] = text }
-            }
-        }
-        if !extensions.isEmpty { payload["extensions"] = .object(extensions) }
-        let occurred = document["time"]?.stringValue.flatMap { Instant(rfc3339: $0) } ?? received
         // The same id as a CloudEvent delivered by webhook: one event however it arrives.
-        return Event(
-            id: UUID(name: "cloudevents:\(source)\u{1F}\(id)"), occurred: occurred, event: document["type"]?.stringValue ?? "", resource: Resource(labels),
-            related: [sourceResource], payload: payload, received: received)
+        return CloudEvents.event(document, received: received, related: [sourceResource])
     }
 
     // MARK: - aws-s3

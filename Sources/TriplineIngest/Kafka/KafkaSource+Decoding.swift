@@ -10,25 +10,16 @@ extension KafkaSource {
     /// - Returns: The sources and every problem found, located by file:line:column. Sources with problems are left out.
     public static func load(text: String, file: String? = nil) -> (sources: [KafkaSource], errors: [TriplineError]) {
         let diagnostics = Diagnostics()
-        let documents: [RuleNode]
+        let items: [(node: RuleNode, path: String)]
         do {
-            documents = try RuleNode.parseAll(text, file: file)
+            items = try RuleNode.declarations(text, file: file)
         } catch {
             return ([], [error])
         }
         var sources: [KafkaSource] = []
-        for (documentIndex, document) in documents.enumerated() {
-            let prefix = documents.count > 1 ? "document \(documentIndex + 1)" : ""
-            var items: [(RuleNode, String)] = []
-            switch document.kind {
-            case .array(let list): items = list.enumerated().map { ($1, "\(prefix)[\($0)]") }
-            case .null: continue
-            default: items = [(document, prefix)]
-            }
-            for (node, path) in items {
-                let before = diagnostics.errors.count
-                if let source = decode(node, path: path, diagnostics: diagnostics), diagnostics.errors.count == before { sources.append(source) }
-            }
+        for (node, path) in items {
+            let before = diagnostics.errors.count
+            if let source = decode(node, path: path, diagnostics: diagnostics), diagnostics.errors.count == before { sources.append(source) }
         }
         return (sources, diagnostics.errors)
     }

@@ -39,6 +39,37 @@ public enum CloudEvents {
         if event["data"] != nil, event["data_base64"] != nil { throw .malformed("a CloudEvent has either `data` or `data_base64`, not both") }
     }
 
+    /// A validated CloudEvent (structured form) as an event: its `type` names it, its `source` is the resource (with
+    /// `subject` and extensions as labels), `data` and the other attributes are the payload. The id derives from
+    /// (`source`, `id`), so the same CloudEvent is one event whether it arrives by webhook or by Kafka.
+    public static func event(_ document: [String: JSONValue], received: Instant, related: [Resource]) -> Event {
+        let source = document["source"]?.stringValue ?? ""
+        let id = document["id"]?.stringValue ?? ""
+        let type = document["type"]?.stringValue ?? ""
+        var labels = [Resource.idLabel: source, "cloudevents.source": source]
+        var payload: [String: JSONValue] = ["id": .string(id), "specversion": document["specversion"] ?? .null]
+        var extensions: [String: JSONValue] = [:]
+        for (name, value) in document where value != .null {
+            switch name {
+            case "specversion", "id", "source", "type": continue
+            case "data": payload["data"] = value
+            case "data_base64": payload["data_base64"] = value
+            case "subject":
+                labels["cloudevents.subject"] = value.stringValue
+                payload["subject"] = value
+            case "datacontenttype", "dataschema", "time": payload[name] = value
+            default:
+                extensions[name] = value
+                if let text = value.textValue { labels["cloudevents.\(name)"] = text }
+            }
+        }
+        if !extensions.isEmpty { payload["extensions"] = .object(extensions) }
+        let occurred = document["time"]?.stringValue.flatMap { Instant(rfc3339: $0) } ?? received
+        return Event(
+            id: UUID(name: "cloudevents:\(source)\u{1F}\(id)"), occurred: occurred, event: type, resource: Resource(labels), related: related,
+            payload: payload, received: received)
+    }
+
     static func isValidExtensionName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 50
             && name.utf8.allSatisfy { ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) }
@@ -131,30 +162,6 @@ extension WebhookProcessor {
     }
 
     func cloudEvent(_ document: [String: JSONValue], received: Instant) -> Event {
-        let source = document["source"]?.stringValue ?? ""
-        let id = document["id"]?.stringValue ?? ""
-        let type = document["type"]?.stringValue ?? ""
-        var labels = [Resource.idLabel: source, "cloudevents.source": source]
-        var payload: [String: JSONValue] = ["id": .string(id), "specversion": document["specversion"] ?? .null]
-        var extensions: [String: JSONValue] = [:]
-        for (name, value) in document where value != .null {
-            switch name {
-            case "specversion", "id", "source", "type": continue
-            case "data": payload["data"] = value
-            case "data_base64": payload["data_base64"] = value
-            case "subject":
-                labels["cloudevents.subject"] = value.stringValue
-                payload["subject"] = value
-            case "datacontenttype", "dataschema", "time": payload[name] = value
-            default:
-                extensions[name] = value
-                if let text = value.textValue { labels["cloudevents.\(name)"] = text }
-            }
-        }
-        if !extensions.isEmpty { payload["extensions"] = .object(extensions) }
-        let occurred = document["time"]?.stringValue.flatMap { Instant(rfc3339: $0) } ?? received
-        return Event(
-            id: UUID(name: "cloudevents:\(source)\u{1F}\(id)"), occurred: occurred, event: type, resource: Resource(labels), related: [webhookResource],
-            payload: payload, received: received)
+        CloudEvents.event(document, received: received, related: [webhookResource])
     }
 }
