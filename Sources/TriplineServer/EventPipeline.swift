@@ -116,9 +116,10 @@ public actor EventPipeline {
 
     /// Stores and evaluates events the server itself produced (the action layer's), which are not counted as
     /// received from clients.
-    public nonisolated func submitInternal(_ events: [Event]) async throws -> Outcome {
-        if events.isEmpty { return Outcome() }
-        return try await writer.submit(events)
+    /// - Parameter outboxResults: Finished outbox entries to record in the same transaction.
+    public nonisolated func submitInternal(_ events: [Event], outboxResults: [OutboxResult] = []) async throws -> Outcome {
+        if events.isEmpty, outboxResults.isEmpty { return Outcome() }
+        return try await writer.submit(events, outboxResults: outboxResults)
     }
 
     /// Called by the writer after each commit, off the submitters' path.

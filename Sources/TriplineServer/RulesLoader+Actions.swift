@@ -48,7 +48,8 @@ extension RulesLoader {
                     let kinds: Set<Destination.Kind> =
                         switch action.type {
                         case "call-webhook": [.webhook]
-                        case "run-deployment": [.prefect]
+                        case "run-deployment", "cancel-flow-run", "delete-flow-run", "suspend-flow-run", "resume-flow-run", "change-flow-run-state":
+                            [.prefect]
                         default: [.slack, .pagerduty]
                         }
                     if let destination = byName[name] {

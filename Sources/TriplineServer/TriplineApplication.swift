@@ -56,10 +56,12 @@ public enum TriplineApplication {
         let catalog = AutomationCatalog(
             rulesPath: configuration.rulesPath, store: store, pipeline: pipeline, logger: logger, metrics: metrics, templates: templates)
         try await catalog.load()
-        // One HTTP client for the action handlers and for what webhooks fetch from AWS.
         let pinned = try configuration.snsCertificatesPath.map { path throws(TriplineError) in try AWSMessageVerifier.pinnedCertificates(folder: path) } ?? [:]
         let kafkaSources = try KafkaSources.load(rulesPath: configuration.rulesPath, logger: logger)
-        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
+        // One HTTP client for the action handlers and for what webhooks fetch from AWS.
+        var httpConfiguration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = configuration.actionConnectionsPerHost
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
         let fetch: AWSMessageVerifier.Fetch = { url in try await fetchFromAWS(url, client: httpClient) }
         let webhooks = WebhookCatalog(
             rulesPath: configuration.rulesPath, aws: AWSMessageVerifier(fetch: fetch, pinned: pinned), renderer: templates, logger: logger)
@@ -81,7 +83,8 @@ public enum TriplineApplication {
             automations: CatalogAutomationControl(catalog: catalog))
         let dispatcher = Dispatcher(
             outbox: store, handlers: .standard(http: HTTPTarget(client: httpClient)), environment: environment, wake: pipeline.outboxSignal,
-            configuration: configuration.dispatcher, logger: logger, metricsFactory: metricsFactory)
+            recorder: PipelineOutboxRecorder(pipeline: pipeline, store: store), configuration: configuration.dispatcher, logger: logger,
+            metricsFactory: metricsFactory)
 
         let router = Router(context: TriplineRequestContext.self)
         router.middlewares.add(RequestIDMiddleware())
