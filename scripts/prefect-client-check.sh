@@ -18,6 +18,9 @@ port=$(( 20000 + RANDOM % 30000 ))
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+# Prefect's CLI wraps its output at the terminal's width (80 columns without a terminal), even --json, which would
+# break long strings inside the JSON.
+export COLUMNS=500
 export PREFECT_API_URL="http://127.0.0.1:$port/api" PREFECT_HOME="$work/prefect-home" PREFECT_CLIENT_CSRF_SUPPORT_ENABLED=false
 fail() { echo "FAIL: $*"; echo "--- server log"; tail -30 "$work/server.log"; exit 1; }
 

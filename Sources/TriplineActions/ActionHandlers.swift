@@ -24,6 +24,7 @@ public struct ActionHandlers: Sendable {
             EmitEventHandler(),
             AutomationStateHandler(),
             RunDeploymentHandler(http: http),
+            FlowRunStateHandler(http: http),
         ])
     }
 }

@@ -44,6 +44,7 @@ public final class Dispatcher: Service, Sendable {
     }
 
     let outbox: any Outbox
+    let recorder: (any OutboxRecorder)?
     let handlers: ActionHandlers
     let environment: ActionEnvironment
     let configuration: Configuration
@@ -64,11 +65,14 @@ public final class Dispatcher: Service, Sendable {
     ///   - handlers: The handlers by action type.
     ///   - environment: What handlers use (templates, destinations, secrets, event sink).
     ///   - wake: Signalled by whoever commits new outbox entries.
+    ///   - recorder: Records results together with their events in one transaction; without one, the events go to
+    ///     the environment's event sink and the results to ``Outbox/finish(_:)``, one after the other.
     public init(
         outbox: any Outbox, handlers: ActionHandlers, environment: ActionEnvironment, wake: WakeSignal = WakeSignal(),
-        configuration: Configuration = Configuration(), logger: Logger, metricsFactory: any MetricsFactory
+        recorder: (any OutboxRecorder)? = nil, configuration: Configuration = Configuration(), logger: Logger, metricsFactory: any MetricsFactory
     ) {
         self.outbox = outbox
+        self.recorder = recorder
         self.handlers = handlers
         self.environment = environment
         self.wake = wake
@@ -226,6 +230,23 @@ public final class Dispatcher: Service, Sendable {
                 continue
             }
             let events = batch.flatMap(\.events)
+            if let recorder {
+                do {
+                    try await recorder.record(batch.map(\.result), events: events)
+                } catch {
+                    // The entries stay pending in the database and run again (same idempotency key).
+                    logger.error("recording action results failed; the entries will run again", metadata: ["error": "\(error)"])
+                }
+            } else {
+                await emitThenFinish(batch.map(\.result), events: events)
+            }
+            state.withLock { $0.inFlight -= batch.count }
+            wake.signal()
+        }
+    }
+
+    private func emitThenFinish(_ results: [OutboxResult], events: [Event]) async {
+        do {
             if !events.isEmpty {
                 do {
                     try await environment.events.emit(events)
@@ -233,14 +254,10 @@ public final class Dispatcher: Service, Sendable {
                     logger.warning("action events could not be stored", metadata: ["error": "\(error)", "events": "\(events.count)"])
                 }
             }
-            do {
-                try await outbox.finish(batch.map(\.result))
-            } catch {
-                // The entries stay pending in the database and run again (same idempotency key).
-                logger.error("recording action results failed; the entries will run again", metadata: ["error": "\(error)"])
-            }
-            state.withLock { $0.inFlight -= batch.count }
-            wake.signal()
+            try await outbox.finish(results)
+        } catch {
+            // The entries stay pending in the database and run again (same idempotency key).
+            logger.error("recording action results failed; the entries will run again", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -1,3 +1,4 @@
+internal import Foundation
 public import TriplineCore
 
 /// `send-notification` to a Slack incoming webhook or to PagerDuty's Events API v2, chosen by the destination's kind.
@@ -125,5 +126,3 @@ enum PagerDutyEvent {
         throw ActionFailure.http(status: answer.status, reason: reason.replacingOccurrences(of: routingKey, with: "<routing key>"), retryAfter: answer.retryAfter)
     }
 }
-
-internal import Foundation

@@ -101,15 +101,16 @@ public struct ActionSchema: Sendable {
                 ]),
             ActionSchema(type: "pause-deployment", fields: [source, Field("deployment_id", .optionalUUID)]),
             ActionSchema(type: "resume-deployment", fields: [source, Field("deployment_id", .optionalUUID)]),
-            ActionSchema(type: "cancel-flow-run", fields: []),
-            ActionSchema(type: "delete-flow-run", fields: []),
-            ActionSchema(type: "suspend-flow-run", fields: []),
-            ActionSchema(type: "resume-flow-run", fields: []),
+            // Tripline: `destination` names the Prefect server whose flow run it is.
+            ActionSchema(type: "cancel-flow-run", fields: [Field("destination", .string)]),
+            ActionSchema(type: "delete-flow-run", fields: [Field("destination", .string)]),
+            ActionSchema(type: "suspend-flow-run", fields: [Field("destination", .string)]),
+            ActionSchema(type: "resume-flow-run", fields: [Field("destination", .string)]),
             ActionSchema(
                 type: "change-flow-run-state",
                 fields: [
                     Field("name", .optionalString), Field("state", .oneOf(stateTypes), required: true), Field("message", .optionalString),
-                    Field("force", .bool),
+                    Field("force", .bool), Field("destination", .string),
                 ]),
             ActionSchema(
                 type: "send-notification",

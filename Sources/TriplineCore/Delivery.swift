@@ -111,6 +111,11 @@ public struct Delivery: Sendable, Hashable {
             "action_index": .int(Int64(actionIndex)), "action_type": .string(actionType), "status": .string(status.rawValue),
             "attempt_count": .int(Int64(attemptCount)), "available_at": .string(availableAt.rfc3339), "created": .string(created.rfc3339),
             "last_error": lastError.map(JSONValue.string) ?? .null,
+            "idempotency_key": .string(
+                OutboxEntry(
+                    id: id, firingID: firingID, automationID: automationID, automationName: automationName, actionIndex: actionIndex,
+                    action: Action(type: actionType), firedAt: created
+                ).idempotencyKey),
         ]
         if withAttempts { object["attempts"] = .array(attempts.map(\.jsonValue)) }
         return .object(object)

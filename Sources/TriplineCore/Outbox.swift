@@ -90,3 +90,11 @@ public protocol Outbox: Sendable {
     /// When the earliest unclaimed pending entry falls due, if there is one.
     func nextDue() async throws -> Instant?
 }
+
+/// Records finished outbox entries together with the events their attempts produced, in one transaction: the
+/// server's pipeline implements it, so that the action events are evaluated like any other and the results cost no
+/// transaction of their own.
+public protocol OutboxRecorder: Sendable {
+    /// Stores `events`, records `results`, and releases the entries' claims once that is durable.
+    func record(_ results: [OutboxResult], events: [Event]) async throws
+}

@@ -61,6 +61,8 @@ public protocol StoreTransaction {
     /// given and another firing of the automation ran its actions less than `cooldown` before this one, the firing is
     /// recorded as suppressed and its actions are stored as `suppressed` (they do not run).
     func recordFiring(_ firing: Firing, actions: [Action], cooldown: TimeSpan?) throws
+    /// Records finished outbox entries: their attempts and what happens next (see ``Outbox/finish(_:)``).
+    func finishOutbox(_ results: [OutboxResult]) throws
 }
 
 extension StoreTransaction {
@@ -101,4 +103,17 @@ public protocol DurableStore: Sendable {
     /// received an event, not from its `occurred` time, so that a late or replayed delivery of an old event (a
     /// Stripe redelivery, a backfill) is kept for the full period.
     func deleteEvents(receivedBefore cutoff: Instant, limit: Int) async throws -> Int
+}
+
+/// Sends events into the event log (the action layer's own events, and `emit-event`).
+public protocol EventSink: Sendable {
+    /// Stores `events` durably (and evaluates them like any other event).
+    func emit(_ events: [Event]) async throws
+}
+
+/// Pauses and resumes automations (`pause-automation`, `resume-automation`).
+public protocol AutomationControl: Sendable {
+    /// Enables or disables the automation.
+    /// - Throws: A ``TriplineError`` when there is no such automation.
+    func setEnabled(_ automationID: UUID, _ enabled: Bool) async throws
 }

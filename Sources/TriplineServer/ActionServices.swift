@@ -3,6 +3,7 @@ internal import Foundation
 internal import ServiceLifecycle
 public import TriplineActions
 public import TriplineCore
+internal import TriplineStorage
 
 /// Hands the action layer's events to the pipeline, so that they are stored and evaluated like any other.
 public struct PipelineEventSink: EventSink {
@@ -15,6 +16,20 @@ public struct PipelineEventSink: EventSink {
 
     public func emit(_ events: [Event]) async throws {
         _ = try await pipeline.submitInternal(events)
+    }
+}
+
+/// Records the dispatcher's results in the pipeline's group commit, together with the action events, and then
+/// releases the entries' claims.
+struct PipelineOutboxRecorder: OutboxRecorder {
+    let pipeline: EventPipeline
+    let store: SQLiteStore
+
+    func record(_ results: [OutboxResult], events: [Event]) async throws {
+        // Released whether or not the commit worked: entries whose results were not stored are still pending and
+        // run again (at least once).
+        defer { store.releaseClaims(results.map(\.entryID)) }
+        _ = try await pipeline.submitInternal(events, outboxResults: results)
     }
 }
 

@@ -12,6 +12,8 @@ final class CommitWriter: Sendable {
         var events: [Event]
         /// The events' ``Event/storageText``, computed by the submitter so that the writer does not.
         var encoded: [String]
+        /// Finished outbox entries recorded in the same transaction (the action layer's results).
+        var outboxResults: [OutboxResult] = []
         var continuation: CheckedContinuation<EventPipeline.Outcome, any Error>
     }
 
@@ -80,7 +82,7 @@ final class CommitWriter: Sendable {
         stopped.wait()
     }
 
-    func submit(_ events: [Event]) async throws -> EventPipeline.Outcome {
+    func submit(_ events: [Event], outboxResults: [OutboxResult] = []) async throws -> EventPipeline.Outcome {
         // Serializing happens here, on the submitter's thread and in parallel with other requests, not on the writer.
         let encoded = events.map(\.storageText)
         return try await withCheckedThrowingContinuation { continuation in
@@ -89,7 +91,7 @@ final class CommitWriter: Sendable {
                 if state.count + events.count > maximumPending {
                     return TriplineError(.limitExceeded, "the server is overloaded: \(state.count) events are waiting to be stored; retry later")
                 }
-                state.pending.append(Pending(events: events, encoded: encoded, continuation: continuation))
+                state.pending.append(Pending(events: events, encoded: encoded, outboxResults: outboxResults, continuation: continuation))
                 state.count += events.count
                 return nil
             }
@@ -140,10 +142,12 @@ final class CommitWriter: Sendable {
     private func commit(_ batch: [Pending], pipeline: EventPipeline) {
         let received = Instant(seconds: Date().timeIntervalSince1970)
         let groups = batch.map { (events: $0.events, encoded: $0.encoded) }
+        let outboxResults = batch.flatMap(\.outboxResults)
         let started = DispatchTime.now().uptimeNanoseconds
         do {
-            let result = try store.writeBlocking { transaction in
-                try host.state.withLock { state in
+            let result = try store.writeBlocking { transaction -> EventPipeline.BatchResult in
+                if !outboxResults.isEmpty { try transaction.finishOutbox(outboxResults) }
+                return try host.state.withLock { state in
                     try EventPipeline.evaluate(groups: groups, received: received, state: &state, transaction: transaction)
                 }
             }

@@ -116,9 +116,10 @@ public actor EventPipeline {
 
     /// Stores and evaluates events the server itself produced (the action layer's), which are not counted as
     /// received from clients.
-    public nonisolated func submitInternal(_ events: [Event]) async throws -> Outcome {
-        if events.isEmpty { return Outcome() }
-        return try await writer.submit(events)
+    /// - Parameter outboxResults: Finished outbox entries to record in the same transaction.
+    public nonisolated func submitInternal(_ events: [Event], outboxResults: [OutboxResult] = []) async throws -> Outcome {
+        if events.isEmpty, outboxResults.isEmpty { return Outcome() }
+        return try await writer.submit(events, outboxResults: outboxResults)
     }
 
     /// Called by the writer after each commit, off the submitters' path.
@@ -205,7 +206,10 @@ public actor EventPipeline {
     ) throws {
         for firing in firings {
             let automation = engine.automations.first { $0.id == firing.automationID }
-            try transaction.recordFiring(firing, actions: automation?.actions ?? [], cooldown: automation?.cooldown)
+            // Prefect runs `actions` and `actions_on_trigger` when an automation triggers (Tripline, like Prefect's
+            // server, never resolves, so `actions_on_resolve` do not run).
+            let actions = (automation?.actions ?? []) + (automation?.actionsOnTrigger ?? [])
+            try transaction.recordFiring(firing, actions: actions, cooldown: automation?.cooldown)
             result.firings.append(firing)
             var posture: Posture?
             if case .event(let trigger)? = automation?.trigger { posture = trigger.posture }

@@ -36,6 +36,8 @@ public struct ServerConfiguration: Sendable {
 
     /// Whether the dispatcher runs the outbox's actions (off only for tests and benchmarks of ingest alone).
     public var dispatchActions = true
+    /// The most HTTP connections the action layer keeps open to one host.
+    public var actionConnectionsPerHost = 32
     /// The dispatcher's settings.
     public var dispatcher = Dispatcher.Configuration()
 

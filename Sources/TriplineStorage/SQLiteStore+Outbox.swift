@@ -51,36 +51,13 @@ extension SQLiteStore: Outbox {
             }
         }
         guard !results.isEmpty else { return }
-        let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
-        try await pool.write { db in
-            for result in results {
-                if let attempt = result.attempt {
-                    try db.cachedStatement(
-                        sql: """
-                            INSERT OR REPLACE INTO delivery_attempts (outbox_id, attempt, started, duration_us, outcome, status_code, error)
-                            VALUES (?, ?, ?, ?, ?, ?, ?)
-                            """
-                    ).execute(
-                        arguments: [
-                            result.entryID, attempt.number, attempt.started.microseconds, attempt.duration.microseconds, attempt.outcome.rawValue,
-                            attempt.statusCode, attempt.error,
-                        ])
-                    try db.cachedStatement(sql: "UPDATE outbox SET attempts = MAX(attempts, ?), last_error = ?, updated = ? WHERE id = ?")
-                        .execute(arguments: [attempt.number, attempt.error, now, result.entryID])
-                }
-                switch result.disposition {
-                case .delivered:
-                    try db.cachedStatement(sql: "UPDATE outbox SET status = 'delivered', updated = ? WHERE id = ?").execute(arguments: [now, result.entryID])
-                case .retry(let at):
-                    try db.cachedStatement(sql: "UPDATE outbox SET status = 'pending', available_at = ?, updated = ? WHERE id = ?")
-                        .execute(arguments: [at.microseconds, now, result.entryID])
-                case .deferred(let until):
-                    try db.cachedStatement(sql: "UPDATE outbox SET available_at = ? WHERE id = ?").execute(arguments: [until.microseconds, result.entryID])
-                case .dead(let reason):
-                    try db.cachedStatement(sql: "UPDATE outbox SET status = 'dead', last_error = ?, updated = ? WHERE id = ?")
-                        .execute(arguments: [reason, now, result.entryID])
-                }
-            }
+        try await pool.write { db in try Transaction(db: db).finishOutbox(results) }
+    }
+
+    /// Releases the claims of finished entries, once their results are durable (see ``OutboxRecorder``).
+    public func releaseClaims(_ ids: [String]) {
+        claimed.withLock { claimed in
+            for id in ids { claimed.remove(id) }
         }
     }
 
@@ -156,5 +133,39 @@ extension SQLiteStore: DeliveryLog {
             automationName: row["automation_name"], actionIndex: row["action_index"], actionType: action["type"]?.stringValue ?? "unknown",
             status: DeliveryStatus(rawValue: row["status"]) ?? .pending, attemptCount: row["attempts"],
             availableAt: Instant(microseconds: row["available_at"]), created: Instant(microseconds: row["created"]), lastError: row["last_error"])
+    }
+}
+
+extension SQLiteStore.Transaction {
+    func finishOutbox(_ results: [OutboxResult]) throws {
+        let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        for result in results {
+            if let attempt = result.attempt {
+                try db.cachedStatement(
+                    sql: """
+                        INSERT OR REPLACE INTO delivery_attempts (outbox_id, attempt, started, duration_us, outcome, status_code, error)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """
+                ).execute(
+                    arguments: [
+                        result.entryID, attempt.number, attempt.started.microseconds, attempt.duration.microseconds, attempt.outcome.rawValue,
+                        attempt.statusCode, attempt.error,
+                    ])
+                try db.cachedStatement(sql: "UPDATE outbox SET attempts = MAX(attempts, ?), last_error = ?, updated = ? WHERE id = ?")
+                    .execute(arguments: [attempt.number, attempt.error, now, result.entryID])
+            }
+            switch result.disposition {
+            case .delivered:
+                try db.cachedStatement(sql: "UPDATE outbox SET status = 'delivered', updated = ? WHERE id = ?").execute(arguments: [now, result.entryID])
+            case .retry(let at):
+                try db.cachedStatement(sql: "UPDATE outbox SET status = 'pending', available_at = ?, updated = ? WHERE id = ?")
+                    .execute(arguments: [at.microseconds, now, result.entryID])
+            case .deferred(let until):
+                try db.cachedStatement(sql: "UPDATE outbox SET available_at = ? WHERE id = ?").execute(arguments: [until.microseconds, result.entryID])
+            case .dead(let reason):
+                try db.cachedStatement(sql: "UPDATE outbox SET status = 'dead', last_error = ?, updated = ? WHERE id = ?")
+                    .execute(arguments: [reason, now, result.entryID])
+            }
+        }
     }
 }

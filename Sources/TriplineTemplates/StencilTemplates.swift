@@ -1,5 +1,6 @@
 internal import Foundation
 internal import Stencil
+import Synchronization
 public import TriplineCore
 
 /// Action-field templates in Stencil's Jinja-like syntax (`{{ event.resource.id }}`, `{% for x in xs %}`, filters),
@@ -35,7 +36,8 @@ public struct StencilTemplates: TemplateRenderer {
         dictionary[RenderBudget.contextKey] = budget
         let environment = Self.environment()
         do {
-            let output = try environment.renderTemplate(string: template, context: dictionary)
+            let nodes = try Self.parsed(template, environment: environment)
+            let output = try renderNodes(nodes.nodes, Context(dictionary: dictionary, environment: environment))
             return try bounded(output)
         } catch let error as TriplineError {
             throw error
@@ -66,10 +68,26 @@ public struct StencilTemplates: TemplateRenderer {
         return output
     }
 
-    static func environment() -> Environment {
-        // No loader: `include` and `extends` fail instead of reading files.
-        Environment(loader: nil, extensions: [TriplineExtension()])
+    static func environment() -> Environment { shared }
+
+    /// Parsed templates by text: the same few action templates render for every firing, so each is parsed once.
+    static let cache = Mutex<[String: ParsedTemplate]>([:])
+
+    static func parsed(_ template: String, environment: Environment) throws -> ParsedTemplate {
+        if let hit = cache.withLock({ $0[template] }) { return hit }
+        let nodes = try TokenParser(tokens: Template(templateString: template, environment: environment).tokens, environment: environment).parse()
+        let parsed = ParsedTemplate(nodes: nodes)
+        cache.withLock { cache in
+            if cache.count >= 1_000 { cache.removeAll() }
+            cache[template] = parsed
+        }
+        return parsed
     }
+
+    /// One environment for every rendering. No loader: `include` and `extends` fail instead of reading files.
+    /// Sharing it across threads is safe: its extensions' tag and filter tables are filled in `init` and only read
+    /// afterwards, and each rendering makes its own template, parser and context.
+    nonisolated(unsafe) static let shared = Environment(loader: nil, extensions: [TriplineExtension()])
 
     static func convert(_ error: TemplateSyntaxError) -> TriplineError {
         if let budget = error.budgetError { return budget }
@@ -113,6 +131,17 @@ extension TemplateSyntaxError {
     /// The budget error carried through Stencil, which wraps every error thrown while rendering.
     var budgetError: TriplineError? {
         reason.hasPrefix(RenderBudget.marker) ? TriplineError(.limitExceeded, String(reason.dropFirst(RenderBudget.marker.count))) : nil
+    }
+}
+
+/// A parsed template's nodes.
+/// - Important: Shared across threads: Stencil's nodes are built by the parser and only read while rendering (every
+///   rendering's state lives in its own `Context`), which is why this wrapper may be `@unchecked Sendable`.
+final class ParsedTemplate: @unchecked Sendable {
+    let nodes: [any NodeType]
+
+    init(nodes: [any NodeType]) {
+        self.nodes = nodes
     }
 }
 

@@ -46,6 +46,7 @@ final class FakeTarget: Sendable {
         router.on("/**", method: .post) { request, context in try await self.handle(request, context) }
         router.on("/**", method: .put) { request, context in try await self.handle(request, context) }
         router.on("/**", method: .get) { request, context in try await self.handle(request, context) }
+        router.on("/**", method: .delete) { request, context in try await self.handle(request, context) }
         let app = Application(
             router: router, configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0), serverName: "fake"),
             onServerRunning: { channel in self.portBox.withLock { $0 = channel.localAddress?.port } },

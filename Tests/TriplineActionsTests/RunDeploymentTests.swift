@@ -83,3 +83,54 @@ import TriplineStorage
         target.stop()
     }
 }
+
+/// Prefect's flow-run actions on the flow run the triggering event is about.
+@Suite struct FlowRunActionTests {
+    @Test func changeCancelResumeAndDeleteCallPrefectForTheEventsFlowRun() async throws {
+        let target = FakeTarget { request, _ in
+            request.path.hasSuffix("/set_state") ? FakeAnswer(status: 201, body: #"{"status":"ACCEPT","details":{}}"#) : FakeAnswer(status: 200, body: "{}")
+        }
+        try await target.start()
+        let harness = try DispatcherHarness(destinations: [Destination(name: "prefect", kind: .prefect, url: .literal(target.url + "/api"))])
+        harness.start()
+        let runID = "3c2b1a00-5e4d-4f6a-8b7c-9d0e1f2a3b4c"
+        let event = Event(
+            id: UUID(), occurred: Instant(seconds: 1_700_000_000), event: "prefect.flow-run.Running",
+            resource: Resource(["prefect.resource.id": "prefect.flow-run.\(runID)"]))
+        try await harness.fire(
+            [
+                Action(type: "change-flow-run-state", fields: ["destination": "prefect", "state": "FAILED", "message": "stuck in {{ event.event }}"]),
+                Action(type: "cancel-flow-run", fields: ["destination": "prefect"]),
+                Action(type: "resume-flow-run", fields: ["destination": "prefect"]),
+                Action(type: "delete-flow-run", fields: ["destination": "prefect"]),
+            ], event: event)
+        let deliveries = try await harness.settle()
+        await harness.stop()
+        #expect(deliveries.count == 4)
+        #expect(deliveries.allSatisfy { $0.status == .delivered }, "\(deliveries.map(\.lastError))")
+        let calls = Set(target.received.map { "\($0.method) \($0.path)" })
+        #expect(
+            calls == [
+                "POST /api/flow_runs/\(runID)/set_state", "POST /api/flow_runs/\(runID)/resume", "DELETE /api/flow_runs/\(runID)",
+            ])
+        let states = target.received.filter { $0.path.hasSuffix("/set_state") }.compactMap { try? JSONValue.parse($0.body) }
+        #expect(states.contains { $0["state"]?["type"] == "FAILED" && $0["state"]?["message"] == "stuck in prefect.flow-run.Running" })
+        #expect(states.contains { $0["state"]?["type"] == "CANCELLING" })
+        target.stop()
+    }
+
+    @Test func anEventAboutNoFlowRunIsNotRetried() async throws {
+        let target = FakeTarget { _, _ in FakeAnswer(status: 200) }
+        try await target.start()
+        let harness = try DispatcherHarness(destinations: [Destination(name: "prefect", kind: .prefect, url: .literal(target.url + "/api"))])
+        harness.start()
+        let id = try await harness.fire([Action(type: "cancel-flow-run", fields: ["destination": "prefect"])])[0]
+        _ = try await harness.settle()
+        await harness.stop()
+        let delivery = try #require(try await harness.store.delivery(id: id))
+        #expect(delivery.status == .dead && delivery.attempts.count == 1)
+        #expect(delivery.lastError?.contains("names no flow run") == true)
+        #expect(target.received.isEmpty)
+        target.stop()
+    }
+}

@@ -113,6 +113,38 @@ import Testing
         #expect(output.stdout.contains("3 problems"))
     }
 
+    @Test func validateReportsTemplateSyntaxErrorsAndUnknownDestinationsAtTheirLines() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tripline-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("automations"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("destinations"), withIntermediateDirectories: true)
+        try """
+            destinations:
+              ops-slack: {type: slack, url: env:SLACK_URL}
+              leaky: {type: pagerduty, routing_key: e93facc04764012d7bfb002500d5d1a6}
+            """.write(to: folder.appendingPathComponent("destinations/d.yaml"), atomically: true, encoding: .utf8)
+        try """
+            name: notify
+            trigger: {type: event, posture: Reactive, expect: [x]}
+            actions:
+              - type: send-notification
+                destination: ops-slack
+                body: |
+                  first line
+                  {% if event.payload.ok %}
+                  never closed
+              - type: call-webhook
+                destination: nowhere
+                payload: "{{ x|nosuchfilter }}"
+            """.write(to: folder.appendingPathComponent("automations/a.yaml"), atomically: true, encoding: .utf8)
+        let output = try run(["validate", folder.path])
+        #expect(output.status == 1)
+        #expect(output.stdout.contains("a.yaml:8:1: error: actions[0].body: template syntax error"), "\(output.stdout)")
+        #expect(output.stdout.contains("a.yaml:11:18: error: actions[1].destination: no destination named \"nowhere\""), "\(output.stdout)")
+        #expect(output.stdout.contains("a.yaml:12:14: error: actions[1].payload: template syntax error: Unknown filter 'nosuchfilter'"), "\(output.stdout)")
+        #expect(output.stdout.contains("d.yaml:3:") && output.stdout.contains("routing_key: is a secret and must be a reference"), "\(output.stdout)")
+        #expect(!output.stdout.contains("e93facc04764012d7bfb002500d5d1a6"), "a secret written in the rules is not echoed")
+    }
+
     @Test func validateAcceptsTheShippedRules() throws {
         let output = try run(["validate", "rules"])
         #expect(output.status == 0, "\(output.stdout)")

@@ -68,18 +68,17 @@ func webhookRules(port: Int) -> [String: String] {
 
 @Suite(.serialized) struct ActionsEndToEndTests {
     @Test func killDuringDispatchLosesNoActionAndRetriesUseTheSameKey() async throws {
-        let sink = WebhookSink(delay: .milliseconds(10))
+        // A slow target (100 ms a call), so that the kill comes while most actions are still to run.
+        let sink = WebhookSink(delay: .milliseconds(100))
         try await sink.start()
         let server = try ServerProcess(rules: webhookRules(port: sink.port))
         try await server.start()
         let total = 200
-        for batch in 0..<(total / 10) {
-            let events = (0..<10).map { TestEvent.json(batch * 10 + $0 + 1, "job.done", resource: "job.\(batch)") }
-            let (status, _) = try await server.request("POST", "/api/events", json: TestEvent.array(events))
-            #expect(status == 204)
-        }
+        let events = (0..<total).map { TestEvent.json($0 + 1, "job.done", resource: "job.\($0 % 10)") }
+        let (status, _) = try await server.request("POST", "/api/events", json: TestEvent.array(events))
+        #expect(status == 204)
         // Kill while the dispatcher is part-way through.
-        for _ in 0..<500 where sink.requests.count < 20 { try await Task.sleep(for: .milliseconds(5)) }
+        for _ in 0..<1000 where sink.requests.count < 10 { try await Task.sleep(for: .milliseconds(2)) }
         try await server.kill9()
         let beforeRestart = sink.requests.count
         #expect(beforeRestart < total, "the kill came during dispatch (\(beforeRestart) of \(total) done)")
@@ -120,6 +119,16 @@ func webhookRules(port: Int) -> [String: String] {
         let id = try #require(dead.first?["id"] as? String)
         #expect(dead.first?["action_type"] as? String == "call-webhook")
         #expect((dead.first?["last_error"] as? String)?.contains("HTTP 400") == true)
+        // The attempt is in the event log as Prefect's action events, next to the automation's triggered event.
+        let (_, page) = try await server.json(
+            "POST", "/api/events/filter", json: #"{"filter": {"event": {"prefix": ["prefect.automation.action."]}, "order": "ASC"}}"#)
+        let actionEvents = (page as? [String: Any])?["events"] as? [[String: Any]] ?? []
+        #expect(actionEvents.compactMap { $0["event"] as? String } == ["prefect.automation.action.triggered", "prefect.automation.action.failed"])
+        let failed = actionEvents.last
+        #expect(((failed?["payload"] as? [String: Any])?["reason"] as? String)?.contains("HTTP 400") == true)
+        #expect((failed?["payload"] as? [String: Any])?["will_retry"] as? Bool == false)
+        #expect(((failed?["related"] as? [[String: String]])?.first?["prefect.resource.role"]) == "triggering-event")
+        #expect(((failed?["resource"] as? [String: String])?["prefect.resource.id"])?.hasPrefix("prefect.automation.") == true)
         let (status, shown) = try await server.json("GET", "/api/deliveries/\(id)")
         #expect(status == 200)
         let attempts = (shown as? [String: Any])?["attempts"] as? [[String: Any]]
@@ -158,5 +167,52 @@ func webhookRules(port: Int) -> [String: String] {
         #expect(refused.0 != 0 && refused.1.contains("only dead or suppressed"), "\(refused.1)")
         try await server.stop()
         sink.stop()
+    }
+}
+
+@Suite struct AutomationActionsEndToEndTests {
+    @Test func anAutomationCanPauseItselfAndAnotherResumesIt() async throws {
+        let onceID = "6b1f3c2e-0d4a-4e5b-9c8d-7a6f5e4d3c2b"
+        let server = try ServerProcess(rules: [
+            "automations/once.yaml": """
+                id: \(onceID)
+                name: fire once
+                trigger: {type: event, posture: Reactive, expect: [job.started], threshold: 1, within: 0}
+                actions: [{type: pause-automation, source: inferred}]
+                """,
+            "automations/rearm.yaml": """
+                - name: rearm
+                  trigger: {type: event, posture: Reactive, expect: [job.rearm], threshold: 1, within: 0}
+                  actions: [{type: resume-automation, source: selected, automation_id: \(onceID)}]
+                - name: rearm nothing
+                  trigger: {type: event, posture: Reactive, expect: [job.rearm.wrong], threshold: 1, within: 0}
+                  actions: [{type: resume-automation, source: selected, automation_id: 00000000-0000-4000-8000-00000000dead}]
+                """,
+        ])
+        try await server.start()
+        func firings() async throws -> Int {
+            ((try await server.json("GET", "/api/firings").1 as? [[String: Any]]) ?? []).filter { $0["automation"] as? String == "fire once" }.count
+        }
+        func enabled() async throws -> Bool? { (try await server.json("GET", "/api/automations/\(onceID)").1 as? [String: Any])?["enabled"] as? Bool }
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(1, "job.started")]))
+        for _ in 0..<100 where try await enabled() != false { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(try await enabled() == false, "the pause-automation action disabled the automation that fired")
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(2, "job.started")]))
+        #expect(try await firings() == 1, "a paused automation does not fire")
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(3, "job.rearm")]))
+        for _ in 0..<100 where try await enabled() != true { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(try await enabled() == true, "another automation's resume-automation enabled it again")
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(4, "job.started")]))
+        #expect(try await firings() == 2)
+        // An unknown automation id is a permanent failure.
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(5, "job.rearm.wrong")]))
+        var dead: [[String: Any]] = []
+        for _ in 0..<100 {
+            dead = (try await server.json("GET", "/api/deliveries?status=dead").1 as? [[String: Any]]) ?? []
+            if !dead.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect((dead.first?["last_error"] as? String)?.contains("no automation has the id") == true, "\(dead)")
+        try await server.stop()
     }
 }

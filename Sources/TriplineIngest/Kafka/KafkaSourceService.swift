@@ -124,6 +124,11 @@ public final class KafkaSourceService: Service, Sendable {
             try await group.waitForAll()
         }
         logger.info("kafka source stopped")
+        // Stopped by a consumer failure rather than asked to: returning would end the whole server (a finished service
+        // ends its group), so wait for the server's own shutdown; the rest of the server keeps running.
+        if !stopping.load(ordering: .relaxed) {
+            try? await gracefulShutdown()
+        }
     }
 
     /// A decoded batch on its way into the log.
