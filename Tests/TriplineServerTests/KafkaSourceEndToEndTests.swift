@@ -69,6 +69,9 @@ let threeOrdersFire = """
         let deadLetters = try await broker.readAll(dead, window: .seconds(10))
         #expect(deadLetters.count == 5, "every rejected record is also on the dead-letter topic")
         #expect(Set(deadLetters.compactMap { $0.header("tripline.rejected.reason")?.value.map { String(decoding: $0, as: UTF8.self) } }) == ["empty", "invalid_event", "invalid_json", "too_large"])
+        let tooLarge = deadLetters.first { $0.header("tripline.rejected.reason")?.value == Array("too_large".utf8) }
+        #expect(tooLarge?.value == nil && tooLarge?.header("tripline.rejected.value_dropped") != nil, "a value the topic can never take is dropped, its position kept")
+        #expect(tooLarge?.header("tripline.rejected.offset") != nil)
         try await server.stop()
     }
 
