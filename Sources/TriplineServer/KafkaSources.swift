@@ -15,13 +15,14 @@ extension EventPipeline: KafkaEventSink {
 public enum KafkaSources {
     /// Reads every source declaration under `rulesPath`.
     /// - Throws: A ``TriplineError`` for the first problem (every problem is logged), or when two sources share a name.
-    public static func load(rulesPath: String, logger: Logger) throws(TriplineError) -> [KafkaSource] {
+    public static func load(rulesPath: String, logger: Logger, templates: (any TemplateRenderer)? = nil) throws(TriplineError) -> [KafkaSource] {
         var sources: [KafkaSource] = []
         var errors: [TriplineError] = []
         for file in try RulesLoader.classifiedRuleFiles([rulesPath]) where file.kind == .sources {
             let loaded = KafkaSource.load(text: try RulesLoader.text(file.path), file: file.path)
             sources += loaded.sources
             errors += loaded.errors
+            if let templates { errors += loaded.sources.flatMap { $0.templateProblems(templates) } }
         }
         var seen: [String: SourceLocation?] = [:]
         for source in sources {

@@ -57,7 +57,7 @@ public enum TriplineApplication {
             rulesPath: configuration.rulesPath, store: store, pipeline: pipeline, logger: logger, metrics: metrics, templates: templates)
         try await catalog.load()
         let pinned = try configuration.snsCertificatesPath.map { path throws(TriplineError) in try AWSMessageVerifier.pinnedCertificates(folder: path) } ?? [:]
-        let kafkaSources = try KafkaSources.load(rulesPath: configuration.rulesPath, logger: logger)
+        let kafkaSources = try KafkaSources.load(rulesPath: configuration.rulesPath, logger: logger, templates: templates)
         // One HTTP client for the action handlers and for what webhooks fetch from AWS.
         var httpConfiguration = HTTPClient.Configuration(redirectConfiguration: .disallow)
         httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = configuration.actionConnectionsPerHost

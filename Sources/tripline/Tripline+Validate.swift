@@ -89,7 +89,7 @@ extension Tripline {
                 case .sources:
                     let loaded = KafkaSource.load(text: text, file: file)
                     kafkaSources += loaded.sources.count
-                    found = loaded.errors
+                    found = loaded.errors + loaded.sources.flatMap { $0.templateProblems(StencilTemplates()) }
                     summary = "\(loaded.sources.count) kafka source\(loaded.sources.count == 1 ? "" : "s")"
                     for source in loaded.sources {
                         if let other = sourceNames[source.name] {

@@ -111,3 +111,23 @@ public struct KafkaSource: Sendable, Hashable {
         return resolved
     }
 }
+
+extension KafkaSource {
+    /// Syntax problems of the `raw` mapping's templates, each naming its field and the source's place.
+    public func templateProblems(_ renderer: any TemplateRenderer) -> [TriplineError] {
+        guard let mapping else { return [] }
+        var fields = [("mapping.event", mapping.event)]
+        fields += mapping.resource.sorted { $0.key < $1.key }.map { ("mapping.resource.\($0.key)", $0.value) }
+        if let id = mapping.id { fields.append(("mapping.id", id)) }
+        if let occurred = mapping.occurred { fields.append(("mapping.occurred", occurred)) }
+        var problems: [TriplineError] = []
+        for (path, template) in fields {
+            do {
+                try renderer.check(template)
+            } catch {
+                problems.append(TriplineError(error.code, error.reason, path: path, location: location, hint: error.hint))
+            }
+        }
+        return problems
+    }
+}

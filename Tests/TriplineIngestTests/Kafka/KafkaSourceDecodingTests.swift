@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TriplineCore
 import TriplineIngest
+import TriplineTemplates
 
 /// Source declarations in rules/sources: every problem reported with its place, secrets never inline.
 @Suite struct KafkaSourceDecodingTests {
@@ -89,6 +90,20 @@ import TriplineIngest
         let good = KafkaSource.load(text: "{name: s, brokers: [a:1], topics: [t], format: raw, mapping: {event: 'x.{{ value.kind }}', resource: {prefect.resource.id: 'r.{{ key }}'}, id: '{{ headers.id }}'}}")
         #expect(good.errors.isEmpty, "\(good.errors)")
         #expect(good.sources.first?.mapping == KafkaSource.RawMapping(event: "x.{{ value.kind }}", resource: ["prefect.resource.id": "r.{{ key }}"], id: "{{ headers.id }}"))
+    }
+
+    @Test func brokenMappingTemplatesAreNamedByField() throws {
+        let loaded = KafkaSource.load(
+            text: "{name: s, brokers: [a:1], topics: [t], format: raw, mapping: {event: 'x.{% endfor %}', resource: {prefect.resource.id: '{% if %}'}}}",
+            file: "raw.yaml")
+        #expect(loaded.errors.isEmpty, "the shape is right")
+        let source = try #require(loaded.sources.first)
+        let problems = source.templateProblems(StencilTemplates())
+        #expect(Set(problems.map(\.path)) == ["mapping.event", "mapping.resource.prefect.resource.id"], "\(problems)")
+        #expect(problems.allSatisfy { $0.location?.file == "raw.yaml" })
+        var fine = source
+        fine.mapping = KafkaSource.RawMapping(event: "x.{{ value.kind }}", resource: ["prefect.resource.id": "r"])
+        #expect(fine.templateProblems(StencilTemplates()).isEmpty)
     }
 
     @Test func unknownFormatsAndTypesAreNamed() {
