@@ -95,7 +95,18 @@ extension Destination {
                 if case .object(let members) = headers.kind {
                     for member in members {
                         if let text = ObjectReader.string(member.value, path: "\(reader.childPath("headers")).\(member.key)", diagnostics: diagnostics) {
-                            destination.headers[member.key] = SecretValue(text)
+                            let value = SecretValue(text)
+                            // Credentials in headers are secrets: only by reference.
+                            let name = member.key.lowercased()
+                            let credential = ["authorization", "cookie", "token", "secret", "password", "api-key", "apikey", "signature"]
+                                .contains { name.contains($0) }
+                            if credential, !value.isReference {
+                                diagnostics.report(
+                                    .invalidValue, "a credential header must be a secret reference, `env:NAME` or `file:PATH`",
+                                    path: "\(reader.childPath("headers")).\(member.key)", at: member.value,
+                                    hint: "put \"Bearer …\" in an environment variable and write env:THAT_VARIABLE")
+                            }
+                            destination.headers[member.key] = value
                         }
                     }
                 } else {

@@ -8,8 +8,9 @@ public struct Instant: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// Creates an instant from microseconds since the epoch.
     public init(microseconds: Int64) { self.microseconds = microseconds }
 
-    /// Creates an instant from seconds since the epoch.
-    public init(seconds: Double) { self.microseconds = Int64((seconds * 1_000_000).rounded()) }
+    /// Creates an instant from seconds since the epoch; values beyond the representable range saturate (NaN is 0),
+    /// so that a number from outside (a header, a record's timestamp) can never trap.
+    public init(seconds: Double) { self.microseconds = saturatingMicroseconds(seconds) }
 
     /// Seconds since the epoch.
     public var seconds: Double { Double(microseconds) / 1_000_000 }
@@ -33,11 +34,14 @@ public struct TimeSpan: Sendable, Hashable, Comparable, CustomStringConvertible 
 
     /// Creates a span from microseconds.
     public init(microseconds: Int64) { self.microseconds = microseconds }
-    /// Creates a span from seconds.
-    public init(seconds: Double) { self.microseconds = Int64((seconds * 1_000_000).rounded()) }
+    /// Creates a span from seconds; values beyond the representable range saturate (NaN is 0).
+    public init(seconds: Double) { self.microseconds = saturatingMicroseconds(seconds) }
 
-    /// A span of whole seconds.
-    public static func seconds(_ seconds: Int64) -> TimeSpan { TimeSpan(microseconds: seconds * 1_000_000) }
+    /// A span of whole seconds (saturating).
+    public static func seconds(_ seconds: Int64) -> TimeSpan {
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)
+        return TimeSpan(microseconds: overflow ? (seconds < 0 ? .min : .max) : product)
+    }
     /// A span of whole minutes.
     public static func minutes(_ minutes: Int64) -> TimeSpan { .seconds(minutes * 60) }
     /// No time at all.
@@ -264,4 +268,13 @@ extension String {
         let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
         return String(scalars[first...last])
     }
+}
+
+/// `seconds` in microseconds, clamped to Int64's range; NaN becomes 0.
+func saturatingMicroseconds(_ seconds: Double) -> Int64 {
+    let value = (seconds * 1_000_000).rounded()
+    if value.isNaN { return 0 }
+    if value >= 9.2e18 { return .max }
+    if value <= -9.2e18 { return .min }
+    return Int64(value)
 }

@@ -96,16 +96,8 @@ public struct WebhookProcessor: Sendable {
         case .awsSNS, .awsS3:
             let body = try Self.jsonObject(request.body)
             if Self.isSNSEnvelope(body), !endpoint.topics.isEmpty {
-                let message = try SNSMessage(body)
-                guard endpoint.topics.contains(where: { Glob($0).matches(message.fields["TopicArn"] ?? "") }) else {
-                    throw .forbidden("topic_not_allowed", "messages from this topic are not accepted here")
-                }
-                try message.verify(with: try await aws.certificate(at: message.fields["SigningCertURL"] ?? ""))
-                if message.type == "SubscriptionConfirmation" {
-                    if endpoint.confirmSubscriptions { try await aws.confirm(subscribeURL: message.fields["SubscribeURL"] ?? "") }
-                    return .acknowledged("subscription confirmation handled")
-                }
-                if message.type != "Notification" { return .acknowledged("\(message.type) acknowledged") }
+                let message = try await verifiedSNSMessage(body)
+                if let handled = try await handleSNSControlMessage(message) { return handled }
             } else {
                 try authenticateByConfiguration(request)
             }

@@ -32,7 +32,7 @@ public final class KafkaConsumer: Service, Sendable {
     /// - Throws: A ``KafkaError`` when librdkafka refuses the configuration or the subscription.
     public init(configuration: KafkaConsumerConfiguration, logger: Logger, metricsFactory: any MetricsFactory) throws(KafkaError) {
         var logger = logger
-        logger[metadataKey: "kafka.group"] = "\(configuration.groupID)"
+        logger[metadataKey: KafkaLoggingKeys.group] = "\(configuration.groupID)"
         let rebalance = RDKafkaRebalanceContext(logger: logger)
         let client = try RDKafkaClient(
             kind: .consumer, properties: configuration.properties, events: RD_KAFKA_EVENT_LOG | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_OFFSET_COMMIT,

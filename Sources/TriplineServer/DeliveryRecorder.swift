@@ -35,8 +35,25 @@ final class DeliveryRecorder: Service, Sendable {
         wake.yield()
     }
 
+    /// The last flush; each flush waits for the one before it, so that batches are taken and committed in order
+    /// (ids follow arrival) and a reader that flushed sees everything queued before it asked.
+    private let tail = Mutex<Task<Void, Never>?>(nil)
+
     /// Writes everything queued so far (the API calls this before reading the history).
     func flush() async {
+        let task = tail.withLock { tail -> Task<Void, Never> in
+            let previous = tail
+            let task = Task { [self] in
+                await previous?.value
+                await self.writeQueued()
+            }
+            tail = task
+            return task
+        }
+        await task.value
+    }
+
+    private func writeQueued() async {
         let batch = buffer.withLock { buffer -> [WebhookDelivery] in
             defer { buffer.removeAll(keepingCapacity: true) }
             return buffer

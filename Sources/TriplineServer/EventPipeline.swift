@@ -206,7 +206,10 @@ public actor EventPipeline {
     ) throws {
         for firing in firings {
             let automation = engine.automations.first { $0.id == firing.automationID }
-            try transaction.recordFiring(firing, actions: automation?.actions ?? [], cooldown: automation?.cooldown)
+            // Prefect runs `actions` and `actions_on_trigger` when an automation triggers (Tripline, like Prefect's
+            // server, never resolves, so `actions_on_resolve` do not run).
+            let actions = (automation?.actions ?? []) + (automation?.actionsOnTrigger ?? [])
+            try transaction.recordFiring(firing, actions: actions, cooldown: automation?.cooldown)
             result.firings.append(firing)
             var posture: Posture?
             if case .event(let trigger)? = automation?.trigger { posture = trigger.posture }

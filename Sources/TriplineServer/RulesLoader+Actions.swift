@@ -37,9 +37,13 @@ extension RulesLoader {
         var errors: [TriplineError] = []
         let byName = Dictionary(destinations.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for automation in automations {
-            for (index, action) in automation.actions.enumerated() {
-                let path = "actions[\(index)]"
-                let fieldNode = { (field: String) -> RuleNode? in fieldNodeFor(automation, actionIndex: index, field: field, texts: texts) }
+            let lists = [("actions", automation.actions), ("actions_on_trigger", automation.actionsOnTrigger)]
+            let entries = lists.flatMap { list, actions in actions.enumerated().map { (list: list, index: $0.offset, action: $0.element) } }
+            for (list, index, action) in entries {
+                let path = "\(list)[\(index)]"
+                let fieldNode = { (field: String) -> RuleNode? in
+                    list == "actions" ? fieldNodeFor(automation, actionIndex: index, field: field, texts: texts) : nil
+                }
                 if let name = action.fields["destination"]?.stringValue {
                     let kinds: Set<Destination.Kind> =
                         switch action.type {

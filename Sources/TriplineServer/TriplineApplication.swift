@@ -56,20 +56,26 @@ public enum TriplineApplication {
         let catalog = AutomationCatalog(
             rulesPath: configuration.rulesPath, store: store, pipeline: pipeline, logger: logger, metrics: metrics, templates: templates)
         try await catalog.load()
+        let pinned = try configuration.snsCertificatesPath.map { path throws(TriplineError) in try AWSMessageVerifier.pinnedCertificates(folder: path) } ?? [:]
+        let kafkaSources = try KafkaSources.load(rulesPath: configuration.rulesPath, logger: logger)
         // One HTTP client for the action handlers and for what webhooks fetch from AWS.
         var httpConfiguration = HTTPClient.Configuration(redirectConfiguration: .disallow)
         httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = configuration.actionConnectionsPerHost
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
-        let pinned = try configuration.snsCertificatesPath.map { path throws(TriplineError) in try AWSMessageVerifier.pinnedCertificates(folder: path) } ?? [:]
         let fetch: AWSMessageVerifier.Fetch = { url in try await fetchFromAWS(url, client: httpClient) }
         let webhooks = WebhookCatalog(
             rulesPath: configuration.rulesPath, aws: AWSMessageVerifier(fetch: fetch, pinned: pinned), renderer: templates, logger: logger)
-        if let error = webhooks.reload(force: true).first {
+        let kafkaServices: [KafkaSourceService]
+        do {
+            // Anything failing from here on must not leave the HTTP client running.
+            if let error = webhooks.reload(force: true).first { throw error }
+            try await pipeline.start()
+            kafkaServices = try KafkaSources.services(kafkaSources, sink: pipeline, logger: logger, metricsFactory: metricsFactory)
+        } catch {
             try? await httpClient.shutdown()
             throw error
         }
         let recorder = DeliveryRecorder(log: store, logger: logger)
-        try await pipeline.start()
 
         // The action layer: the dispatcher woken by the pipeline's commits.
         let environment = ActionEnvironment(
@@ -115,8 +121,6 @@ public enum TriplineApplication {
             recorder)
         if configuration.dispatchActions { application.addServices(dispatcher) }
         // Added last, so that graceful shutdown stops them first: their last batch is stored while the pipeline runs.
-        let kafkaSources = try KafkaSources.load(rulesPath: configuration.rulesPath, logger: logger)
-        let kafkaServices = try KafkaSources.services(kafkaSources, sink: pipeline, logger: logger, metricsFactory: metricsFactory)
         for service in kafkaServices { application.addServices(service) }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
         let automationCount = await catalog.all().count

@@ -25,9 +25,11 @@ extension Tripline {
         @Option(help: "Records per durable commit (the source's batch_size).") var batchSize = 500
         @Option(help: "Brokers of a real cluster (host:port,...); the topic must not exist yet or be empty.") var brokers: String?
         @Option(help: "FULL or NORMAL.") var synchronous = "FULL"
-        @Option(help: "Port for the server.") var port = 4712
+        @Option(help: "Port for the server (default: a random free one).") var port: Int?
+        @Option(help: "Write the server's log (level info) to this file.") var serverLog: String?
 
         func run() async throws {
+            let port = self.port ?? Self.freePort()
             #if DEBUG
             printError("warning: this is a debug build; build with `swift build -c release` for meaningful numbers")
             #endif
@@ -69,38 +71,62 @@ extension Tripline {
                 name: bench
                 brokers: [\(servers.joined(separator: ", "))]
                 topics: [\(topic)]
+                group_id: \(topic)
                 format: prefect-event
                 batch_size: \(batchSize)
+                properties:
+                  session.timeout.ms: 6000
+                  heartbeat.interval.ms: 500
+                  max.poll.interval.ms: 10000
                 """.write(to: work.appendingPathComponent("rules/sources/bench.yaml"), atomically: true, encoding: .utf8)
             let server = Process()
             server.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             server.arguments = [
                 "serve", "--port", String(port), "--database", work.appendingPathComponent("bench.sqlite").path, "--rules",
-                work.appendingPathComponent("rules").path, "--log-level", "warning", "--synchronous", synchronous,
+                work.appendingPathComponent("rules").path, "--log-level", serverLog == nil ? "warning" : "info", "--synchronous", synchronous,
             ]
             server.standardOutput = FileHandle.nullDevice
             server.standardError = FileHandle.nullDevice
+            if let serverLog {
+                FileManager.default.createFile(atPath: serverLog, contents: nil)
+                server.standardError = FileHandle(forWritingAtPath: serverLog)
+            }
             let drainStarted = ContinuousClock.now
             try server.run()
             defer { server.terminate() }
             var stored = 0
             var lastProgress = ContinuousClock.now
+            var first: (time: ContinuousClock.Instant, count: Int)?
             while stored < records {
                 try await Task.sleep(for: .milliseconds(200))
-                guard let text = try? await get("/metrics") else { continue }
+                guard server.isRunning else { throw ValidationError("the server exited (status \(server.terminationStatus))") }
+                guard let text = try? await get("/metrics", port: port) else { continue }
                 let now = metric(text, "tripline_kafka_source_records_total")
                 if Int(now) > stored { lastProgress = ContinuousClock.now }
                 stored = Int(now)
+                if first == nil, stored > 0 { first = (ContinuousClock.now, stored) }
                 if ContinuousClock.now - lastProgress > .seconds(60) { throw ValidationError("no progress for 60 s at \(stored) records") }
             }
             let drainSeconds = seconds(ContinuousClock.now - drainStarted)
-            print(String(format: "drained into the durable log and engine: %.1f s from server start, %.0f events/s", drainSeconds, Double(records) / drainSeconds))
+            let peak = (try? String(contentsOfFile: "/proc/\(server.processIdentifier)/status", encoding: .utf8))?
+                .split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.map { $0.dropFirst(6).trimmingCharacters(in: .whitespaces) } ?? "?"
+            print(String(format: "drained into the durable log and engine: %.1f s from server start (group join included), %.0f events/s", drainSeconds, Double(records) / drainSeconds))
+            if let first {
+                let steady = seconds(ContinuousClock.now - first.time)
+                print(String(format: "from the first stored batch to the last: %.1f s, %.0f events/s", steady, Double(records - first.count) / steady))
+            }
             // The lag gauges refresh every 5 s.
             try await Task.sleep(for: .seconds(6))
-            let text = try await get("/metrics")
+            let text = try await get("/metrics", port: port)
             let lag = text.split(separator: "\n").filter { $0.hasPrefix("tripline_kafka_consumer_lag{") }.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
             print("consumer lag after the drain: \(lag.map { String(Int($0)) }.joined(separator: ", ")) (per partition)")
             print("events stored: \(Int(metric(text, "tripline_events_stored_total"))) (records plus automation events), firings: \(Int(metric(text, "tripline_firings_total")))")
+            let batches = metric(text, "tripline_kafka_source_ingest_seconds_count")
+            let storeSeconds = metric(text, "tripline_kafka_source_ingest_seconds_sum")
+            if batches > 0 {
+                print(String(format: "durable commits: %.0f (%.0f records each on average), %.1f s of the drain spent waiting for them", batches, Double(records) / batches, storeSeconds))
+            }
+            print("server peak RSS: \(peak)")
         }
 
         static func event(_ index: Int) -> [UInt8] {
@@ -116,7 +142,23 @@ extension Tripline {
             text.split(separator: "\n").filter { $0.hasPrefix(name + "{") || $0.hasPrefix(name + " ") }.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
         }
 
-        func get(_ path: String) async throws -> String {
+        /// A port nothing listens on now.
+        static func freePort() -> Int {
+            for _ in 0..<50 {
+                let candidate = Int.random(in: 20_000..<60_000)
+                let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                defer { close(socket) }
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = in_port_t(UInt16(candidate).bigEndian)
+                address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+                if bound == 0 { return candidate }
+            }
+            return 4713
+        }
+
+        func get(_ path: String, port: Int) async throws -> String {
             let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
             return String(decoding: data, as: UTF8.self)
         }

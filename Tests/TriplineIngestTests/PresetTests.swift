@@ -200,7 +200,7 @@ import TriplineIngest
             "Type": "SubscriptionConfirmation", "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b", "Token": "2336412f37",
             "TopicArn": .string(topic), "Message": "You have chosen to subscribe to the topic.", "SubscribeURL": .string(subscribeURL),
             "Timestamp": "2026-11-23T00:00:00.000Z", "SignatureVersion": "2",
-            "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem",
+            "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0123abcd.pem",
         ]
         let toSign = folder.appendingPathComponent("tosign").path
         try Data(try SNSMessage(message.merging(["Signature": "x"]) { a, _ in a }).stringToSign).write(to: URL(fileURLWithPath: toSign))
@@ -217,7 +217,7 @@ import TriplineIngest
             aws: AWSMessageVerifier(fetch: { url in
                 await fetched.add(url.absoluteString)
                 return (200, [])
-            }, pinned: ["SimpleNotificationService-test.pem": certificate]))
+            }, pinned: ["SimpleNotificationService-0123abcd.pem": certificate]))
         let result = try await processor.process(.post("sns", headers: WebhookHeaders(), body: Array(JSONValue.object(message).jsonText.utf8)))
         #expect(result.events.isEmpty)
         #expect(await fetched.urls == [subscribeURL])

@@ -158,6 +158,31 @@ import TriplineIngest
         }
     }
 
+    @Test func extremeTimestampsAreRefusedNotTrapped() {
+        let secret = Secret(bytes: Array("s".utf8), reference: .environment("S"))
+        let now = Instant(seconds: 1_700_000_000)
+        for text in ["-9223372036854775808", "9223372036854775807", "99999999999999999"] {
+            let slack = WebhookHeaders([("X-Slack-Request-Timestamp", text), ("X-Slack-Signature", "v0=00")])
+            #expect(rejection { () throws(WebhookRejection) in try SlackSignature.verify(headers: slack, body: [], secrets: [secret], now: now, tolerance: .seconds(300)) } != nil)
+            #expect(rejection { () throws(WebhookRejection) in try StripeSignature.verify(header: "t=\(text),v1=00", body: [], secrets: [secret], now: now, tolerance: .seconds(300)) } != nil)
+            let scheme = HMACScheme(header: "X-Sig", timestampHeader: "X-Time")
+            let request = WebhookRequest.post("g", headers: WebhookHeaders([("X-Sig", "00"), ("X-Time", text)]), body: [])
+            #expect(rejection { () throws(WebhookRejection) in try GenericSignature.verify(request, scheme: scheme, secrets: [secret], tolerance: .seconds(300)) } != nil)
+        }
+        #expect(Instant(seconds: 1e300).microseconds == .max)
+        #expect(TimeSpan(seconds: -.infinity).microseconds == .min)
+        #expect(TimeSpan(seconds: .nan).microseconds == 0)
+        #expect(TimeSpan.seconds(.max).microseconds == .max)
+    }
+
+    @Test func snsCertificatesMustBeOnTheTopicsRegion() {
+        let url = URL(string: "https://sns.us-east-2.amazonaws.com/SimpleNotificationService-7ff5318490ec183fbaddaa2a969abfda.pem")!
+        #expect(AWSMessageVerifier.isSigningCertificateURL(url, topicArn: "arn:aws:sns:us-east-2:295079676684:topic"))
+        #expect(!AWSMessageVerifier.isSigningCertificateURL(url, topicArn: "arn:aws:sns:eu-west-1:295079676684:topic"))
+        #expect(!AWSMessageVerifier.isSigningCertificateURL(URL(string: "https://sns.us-east-2.amazonaws.com/other.pem")!, topicArn: "arn:aws:sns:us-east-2:1:t"))
+        #expect(!AWSMessageVerifier.isSigningCertificateURL(URL(string: "https://sns.us-east-2.amazonaws.com/a/SimpleNotificationService-ab.pem")!, topicArn: "arn:aws:sns:us-east-2:1:t"))
+    }
+
     @Test func hmacAndDigestsMatchKnownValues() {
         // RFC 4231 test case 2.
         let mac = DigestAlgorithm.sha256.hmac(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))
@@ -166,6 +191,8 @@ import TriplineIngest
         #expect(ConstantTime.equals([1, 2, 3], [1, 2, 3]))
         #expect(!ConstantTime.equals([1, 2, 3], [1, 2, 4]))
         #expect(!ConstantTime.equals([1, 2], [1, 2, 3]))
+        // An empty key is a valid HMAC key (RFC 2104): HMAC-SHA256("", "") from Python's hmac.
+        #expect(ByteEncoding.hex.encode(DigestAlgorithm.sha256.hmac(key: [UInt8](), message: [UInt8]())) == "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad")
         // Name-based UUIDs are stable and version 5.
         let id = UUID(name: "github:delivery-1")
         #expect(id == UUID(name: "github:delivery-1"))

@@ -122,29 +122,38 @@ import TriplineKafka
         let producer = try RunningProducer(cluster.bootstrapServers)
         try await producer.produce(2000, to: "busy")
 
-        let consumer = try RunningConsumer(consumerConfiguration(cluster.bootstrapServers, group: "busy", topics: ["busy"]))
+        // A 10 s session: the mock cluster waits a session (less a second) for members to rejoin a rebalance, so a
+        // member that left hands its partition over in about 9 s, one that vanished only after 10 s + 9 s.
+        var configuration = consumerConfiguration(cluster.bootstrapServers, group: "busy", topics: ["busy"])
+        configuration.sessionTimeout = .seconds(10)
+        configuration.additionalProperties["max.poll.interval.ms"] = "20000"
+        let consumer = try RunningConsumer(configuration)
         let reader = Reader(consumer.consumer)
         let started = try await reader.read(10)
         try consumer.consumer.storeOffset(started[9])
+        // A second member shares the partitions.
+        let other = try RunningConsumer(configuration)
+        let otherReader = Reader(other.consumer)
+        let othersReading = Task { try await otherReader.drain(for: .seconds(60)) }
         // Records keep being read while the close happens.
-        let reading = Task { try await reader.drain(for: .seconds(20)) }
-        try await Task.sleep(for: .milliseconds(20))
+        let reading = Task { try await reader.drain(for: .seconds(60)) }
+        #expect(try await eventually(timeout: .seconds(30)) { other.consumer.assignment.count == 1 }, "the group split the two partitions")
         let closeStarted = ContinuousClock.now
         try await consumer.stop()
         let closeTook = ContinuousClock.now - closeStarted
-        let more = try await reading.value
-        #expect(more.count < 1990, "reading stopped when the consumer closed")
-        #expect(closeTook < .seconds(10), "close took \(closeTook), well under the session timeout")
+        _ = try await reading.value
+        #expect(ContinuousClock.now - closeStarted < .seconds(12), "the record sequence ended with the close, long before its 60 s window")
+        #expect(closeTook < .seconds(10), "close took \(closeTook)")
 
-        // The group was left: a new member gets both partitions at once instead of waiting for a session timeout.
-        let next = try RunningConsumer(consumerConfiguration(cluster.bootstrapServers, group: "busy", topics: ["busy"]))
-        let joinStarted = ContinuousClock.now
-        let resumed = try await Reader(next.consumer).read(1)
-        #expect(resumed.count == 1)
-        #expect(ContinuousClock.now - joinStarted < .seconds(6), "rejoining did not wait for the old member's session to expire")
-        #expect(next.consumer.assignment.count == 2)
-        try await next.stop()
+        // The closed member left the group: the other one gets its partition without waiting for a session to expire.
+        let handoverStarted = ContinuousClock.now
+        #expect(try await eventually(timeout: .seconds(40)) { other.consumer.assignment.count == 2 })
+        let handover = ContinuousClock.now - handoverStarted
+        #expect(handover < .seconds(14), "the partition moved after \(handover); a vanished member would take 19 s")
+        try await other.stop()
+        _ = try await othersReading.value
         try await producer.stop()
+        withExtendedLifetime((reader, otherReader)) {}
     }
 
     @Test func droppingTheIteratorClosesTheConsumer() async throws {

@@ -262,6 +262,30 @@ extension ServerEndToEndTests {
         try await server.stop()
     }
 
+    @Test func actionsOnTriggerRunWithTheActions() async throws {
+        let server = try ServerProcess(rules: [
+            "both.yaml": """
+                name: both lists
+                trigger: {type: event, posture: Reactive, expect: [job.done]}
+                actions: [{type: do-nothing}]
+                actions_on_trigger: [{type: do-nothing}, {type: do-nothing}]
+                actions_on_resolve: [{type: do-nothing}]
+                """
+        ])
+        try await server.start()
+        let (status, _) = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(1, "job.done")]))
+        #expect(status == 204)
+        var deliveries: [[String: Any]] = []
+        for _ in 0..<100 {
+            deliveries = (try await server.json("GET", "/api/deliveries").1 as? [[String: Any]]) ?? []
+            if deliveries.count >= 3 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(deliveries.count == 3, "one action and two actions_on_trigger run; actions_on_resolve does not")
+        #expect(Set(deliveries.compactMap { $0["action_index"] as? Int }) == [0, 1, 2])
+        try await server.stop()
+    }
+
     @Test func metricsCountWhatHappened() async throws {
         let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
         try await server.start()

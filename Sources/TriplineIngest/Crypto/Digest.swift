@@ -36,15 +36,14 @@ public enum DigestAlgorithm: String, Sendable, CaseIterable {
 
     /// HMAC of `message` under `key`.
     public func hmac(key: some Collection<UInt8>, message: some Collection<UInt8>) -> [UInt8] {
-        let key = Array(key)
+        // A zero-length key still needs a valid pointer: give it a one-byte buffer and a length of 0.
+        let keyLength = key.count
+        let key = keyLength == 0 ? [UInt8(0)] : Array(key)
         var output = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
         let compute = { (messageBuffer: UnsafeBufferPointer<UInt8>) -> Void in
             key.withUnsafeBufferPointer { keyBuffer in
-                // A zero-length key needs a valid pointer all the same.
-                var empty: UInt8 = 0
-                let keyPointer = keyBuffer.baseAddress.map { UnsafeRawPointer($0) } ?? withUnsafePointer(to: &empty) { UnsafeRawPointer($0) }
-                let result = HMAC(evp, keyPointer, Int32(keyBuffer.count), messageBuffer.baseAddress, messageBuffer.count, &output, &length)
+                let result = HMAC(evp, keyBuffer.baseAddress, Int32(keyLength), messageBuffer.baseAddress, messageBuffer.count, &output, &length)
                 precondition(result != nil, "HMAC cannot fail for a built-in digest")
             }
         }

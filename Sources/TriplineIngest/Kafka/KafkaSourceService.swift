@@ -48,7 +48,7 @@ public final class KafkaSourceService: Service, Sendable {
         environment: [String: String] = ProcessInfo.processInfo.environment, tuning: (inout KafkaConsumerConfiguration) -> Void = { _ in }
     ) throws {
         var logger = logger
-        logger[metadataKey: "kafka.source"] = "\(source.name)"
+        logger[metadataKey: KafkaLoggingKeys.source] = "\(source.name)"
         let properties = try source.resolvedProperties(environment: environment)
         let subscription: KafkaConsumerConfiguration.Subscription = source.topicPattern.map { .pattern($0) } ?? .topics(source.topics)
         var configuration = KafkaConsumerConfiguration(bootstrapServers: source.brokers, groupID: source.groupID, subscription: subscription)
@@ -63,7 +63,7 @@ public final class KafkaSourceService: Service, Sendable {
             producerConfiguration.additionalProperties = properties.filter { !Self.consumerOnlyProperties.contains($0.key) }
             producerConfiguration.stopOnGracefulShutdown = false
             var producerLogger = logger
-            producerLogger[metadataKey: "kafka.dead_letter_topic"] = "\(topic)"
+            producerLogger[metadataKey: KafkaLoggingKeys.deadLetterTopic] = "\(topic)"
             self.deadLetters = try KafkaProducer(configuration: producerConfiguration, logger: producerLogger, metricsFactory: metricsFactory)
         } else {
             self.deadLetters = nil
@@ -83,6 +83,13 @@ public final class KafkaSourceService: Service, Sendable {
 
     /// The consumer (tests look at its assignment).
     public var kafkaConsumer: KafkaConsumer { consumer }
+
+    /// Stops reading: the batches on their way are stored and acknowledged, the offsets committed, the group left,
+    /// and ``run()`` returns. (Graceful shutdown does the same. Cancellation closes the consumer at once instead: the
+    /// records of the last batches are then read again after a restart, and deduplicated.)
+    public func triggerGracefulShutdown() {
+        stopping.store(true, ordering: .relaxed)
+    }
 
     /// Reads until graceful shutdown; then stores the last batch, commits, leaves the group and returns.
     public func run() async throws {
@@ -116,32 +123,94 @@ public final class KafkaSourceService: Service, Sendable {
             try await group.waitForAll()
         }
         logger.info("kafka source stopped")
-    }
-
-    private func process() async {
-        while !stopping.load(ordering: .relaxed) {
-            let batch: [KafkaConsumerMessage]
-            do {
-                guard let next = try await consumer.nextBatch(maximum: source.batchSize, stop: { self.stopping.load(ordering: .relaxed) }) else {
-                    return
-                }
-                batch = next
-            } catch {
-                logger.critical("the kafka consumer failed; the source stops reading until restarted", metadata: ["error": "\(error)"])
-                return
-            }
-            if batch.isEmpty { continue }
-            guard await handle(batch) else { return }
+        // Stopped by a consumer failure rather than asked to: returning would end the whole server (a finished service
+        // ends its group), so wait for the server's own shutdown; the rest of the server keeps running.
+        if !stopping.load(ordering: .relaxed) {
+            try? await gracefulShutdown()
         }
     }
 
-    /// Decodes, stores and acknowledges one batch.
-    /// - Returns: `false` when shutdown interrupted it (its offsets are not stored: the records are read again).
-    func handle(_ batch: [KafkaConsumerMessage]) async -> Bool {
+    /// A decoded batch on its way into the log.
+    struct Batch: Sendable {
+        var records: Int
+        var events: [Event]
+        /// The next offset of each partition, stored once the events are durable.
+        var positions: [KafkaTopicPartitionOffset]
+    }
+
+    /// How many batches may be on their way into the log at once: the next batch is read and decoded while the
+    /// previous one commits. Offsets are stored strictly in reading order, each after its own batch is durable.
+    static let batchesInFlight = 2
+
+    /// Set by a batch's store task when it is done, so that the reading loop can look without waiting.
+    final class Completion: Sendable {
+        let done = Atomic<Bool>(false)
+    }
+
+    private func process() async {
+        // Tasks awaited in order below (never left behind): the log's commits of consecutive batches overlap.
+        var inFlight: [(batch: Batch, stored: Task<Bool, Never>, completion: Completion)] = []
+        reading: while !stopping.load(ordering: .relaxed) {
+            // Acknowledge, in order, the batches already durable.
+            while let oldest = inFlight.first, oldest.completion.done.load(ordering: .acquiring) {
+                inFlight.removeFirst()
+                guard await acknowledge(oldest.batch, stored: oldest.stored) else { break reading }
+            }
+            if inFlight.count >= Self.batchesInFlight {
+                let oldest = inFlight.removeFirst()
+                guard await acknowledge(oldest.batch, stored: oldest.stored) else { break }
+                continue
+            }
+            let records: [KafkaConsumerMessage]
+            // Waiting for records ends early when the oldest batch in flight becomes durable, so that an idle topic
+            // does not hold its last offsets back.
+            let oldestCompletion = inFlight.first?.completion
+            do {
+                guard
+                    let next = try await consumer.nextBatch(
+                        maximum: source.batchSize,
+                        stop: { self.stopping.load(ordering: .relaxed) || oldestCompletion?.done.load(ordering: .acquiring) == true })
+                else { break }
+                records = next
+            } catch {
+                logger.critical("the kafka consumer failed; the source stops reading until restarted", metadata: ["error": "\(error)"])
+                break
+            }
+            if records.isEmpty { continue }
+            guard let batch = await prepare(records) else { break }
+            let completion = Completion()
+            inFlight.append(
+                (
+                    batch,
+                    Task {
+                        let stored = await self.store(batch.events)
+                        completion.done.store(true, ordering: .releasing)
+                        return stored
+                    }, completion
+                ))
+        }
+        // Finish what is on its way, in order; after a batch that could not be stored, nothing later is acknowledged.
+        var acknowledging = true
+        for item in inFlight {
+            let stored = await item.stored.value
+            if acknowledging { acknowledging = stored && acknowledge(item.batch) }
+        }
+        inFlight.removeAll()
+    }
+
+    /// Waits for `stored` and acknowledges the batch when its events are durable.
+    private func acknowledge(_ batch: Batch, stored: Task<Bool, Never>) async -> Bool {
+        guard await stored.value else { return false }
+        return acknowledge(batch)
+    }
+
+    /// Decodes a batch; rejected records become rejected-record events (and dead letters).
+    /// - Returns: `nil` when shutdown interrupted dead-lettering.
+    func prepare(_ records: [KafkaConsumerMessage]) async -> Batch? {
         let received = Instant(seconds: Date().timeIntervalSince1970)
         var events: [Event] = []
-        events.reserveCapacity(batch.count)
-        for record in batch {
+        events.reserveCapacity(records.count)
+        for record in records {
             switch decoder.events(from: record, received: received) {
             case .success(let decoded): events += decoded
             case .failure(let rejection):
@@ -154,10 +223,20 @@ public final class KafkaSourceService: Service, Sendable {
                     ])
                 events.append(rejectedEvent(record, rejection, received: received))
                 if let deadLetters, let topic = source.deadLetterTopic {
-                    guard await produceDeadLetter(record, rejection, topic: topic, producer: deadLetters) else { return false }
+                    guard await produceDeadLetter(record, rejection, topic: topic, producer: deadLetters) else { return nil }
                 }
             }
         }
+        var positions: [KafkaTopicPartition: Int64] = [:]
+        for record in records { positions[record.topicPartition] = max(positions[record.topicPartition] ?? 0, record.offset + 1) }
+        return Batch(
+            records: records.count, events: events,
+            positions: positions.map { KafkaTopicPartitionOffset(topicPartition: $0.key, nextOffset: $0.value) })
+    }
+
+    /// Stores events durably, retrying with backoff until the log takes them.
+    /// - Returns: `false` when shutdown came first.
+    func store(_ events: [Event]) async -> Bool {
         let started = ContinuousClock.now
         var delay = Duration.milliseconds(50)
         while true {
@@ -175,13 +254,15 @@ public final class KafkaSourceService: Service, Sendable {
         }
         let elapsed = ContinuousClock.now - started
         metrics.ingestLatency.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
-        metrics.records.increment(by: batch.count)
-        metrics.events.increment(by: events.count)
-        // The events are durable: now the records count as processed.
-        var positions: [KafkaTopicPartition: Int64] = [:]
-        for record in batch { positions[record.topicPartition] = max(positions[record.topicPartition] ?? 0, record.offset + 1) }
+        return true
+    }
+
+    /// The batch's events are durable: its records count as processed.
+    func acknowledge(_ batch: Batch) -> Bool {
+        metrics.records.increment(by: batch.records)
+        metrics.events.increment(by: batch.events.count)
         do {
-            try consumer.storeOffsets(positions.map { KafkaTopicPartitionOffset(topicPartition: $0.key, nextOffset: $0.value) })
+            try consumer.storeOffsets(batch.positions)
         } catch {
             logger.warning("storing offsets failed; the records will be read again", metadata: ["error": "\(error)"])
         }

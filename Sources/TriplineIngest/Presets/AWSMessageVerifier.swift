@@ -56,10 +56,22 @@ public final class AWSMessageVerifier: Sendable {
         return !certificate || components.path.hasSuffix(".pem")
     }
 
-    /// The certificate at `url`, fetched once and then cached.
-    func certificate(at url: String) async throws(WebhookRejection) -> SigningCertificate {
-        guard Self.isSNSURL(url, certificate: true), let parsed = URL(string: url) else {
-            throw .unauthorized("bad_certificate_url", "SigningCertURL is not an https .pem URL on an SNS endpoint")
+    /// Whether a certificate URL names an SNS signing certificate (`/SimpleNotificationService-<hex>.pem`) on the SNS
+    /// endpoint of the topic's own region.
+    public static func isSigningCertificateURL(_ url: URL, topicArn: String) -> Bool {
+        let name = url.lastPathComponent
+        guard url.pathComponents.count == 2, name.hasPrefix("SimpleNotificationService-"), name.hasSuffix(".pem") else { return false }
+        let digits = name.dropFirst("SimpleNotificationService-".count).dropLast(4)
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ ByteEncoding.nibble($0) != nil }) else { return false }
+        let arn = topicArn.split(separator: ":", omittingEmptySubsequences: false)
+        guard arn.count >= 6, arn[0] == "arn", arn[2] == "sns", let host = url.host?.lowercased() else { return false }
+        return host.split(separator: ".").dropFirst().first.map { $0 == arn[3] } ?? false
+    }
+
+    /// The certificate at `url` for a message of `topicArn`, fetched once and then cached.
+    func certificate(at url: String, topicArn: String) async throws(WebhookRejection) -> SigningCertificate {
+        guard Self.isSNSURL(url, certificate: true), let parsed = URL(string: url), Self.isSigningCertificateURL(parsed, topicArn: topicArn) else {
+            throw .unauthorized("bad_certificate_url", "SigningCertURL is not an SNS signing certificate on the topic's regional endpoint")
         }
         if let certificate = pinned[parsed.lastPathComponent] { return certificate }
         if let cached = cache.withLock({ $0[url] }) { return cached }
@@ -77,7 +89,8 @@ public final class AWSMessageVerifier: Sendable {
             throw .unauthorized("bad_certificate", "SigningCertURL did not serve a certificate")
         }
         cache.withLock { cache in
-            if cache.count >= maximumCached { cache.removeAll() }
+            // Make room by dropping one entry, not the whole cache.
+            if cache.count >= maximumCached, let victim = cache.keys.first { cache[victim] = nil }
             cache[url] = certificate
         }
         return certificate

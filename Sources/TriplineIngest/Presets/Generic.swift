@@ -66,7 +66,9 @@ public enum GenericSignature {
     static func parseTimestamp(_ text: String) -> Instant? {
         let trimmed = text.trimmingCharacters(in: " ")
         if let number = Int64(trimmed) {
-            if number > 100_000_000_000 { return Instant(microseconds: number * 1_000) }
+            // Seconds, or milliseconds when larger than any plausible number of seconds; anything beyond is refused.
+            guard (-100_000_000_000_000...100_000_000_000_000).contains(number) else { return nil }
+            if !(-100_000_000_000...100_000_000_000).contains(number) { return Instant(microseconds: number * 1_000) }
             return Instant(microseconds: number * 1_000_000)
         }
         return Instant(rfc3339: trimmed)

@@ -13,25 +13,9 @@ extension WebhookProcessor {
     func snsMessage(_ request: WebhookRequest, s3Only: Bool, parsed: [String: JSONValue]? = nil) async throws(WebhookRejection) -> WebhookResult {
         let body: [String: JSONValue]
         if let parsed { body = parsed } else { body = try Self.jsonObject(request.body) }
-        let message = try SNSMessage(body)
+        let message = try await verifiedSNSMessage(body)
+        if let handled = try await handleSNSControlMessage(message) { return handled }
         let topic = message.fields["TopicArn"] ?? ""
-        guard endpoint.topics.contains(where: { Glob($0).matches(topic) }) else {
-            throw .forbidden("topic_not_allowed", "messages from this topic are not accepted here")
-        }
-        let certificate = try await aws.certificate(at: message.fields["SigningCertURL"] ?? "")
-        try message.verify(with: certificate)
-        switch message.type {
-        case "SubscriptionConfirmation":
-            guard endpoint.confirmSubscriptions else { return .acknowledged("subscription confirmation received; confirm_subscriptions is off") }
-            try await aws.confirm(subscribeURL: message.fields["SubscribeURL"] ?? "")
-            return .acknowledged("subscription to \(topic) confirmed")
-        case "UnsubscribeConfirmation":
-            return .acknowledged("unsubscribed from \(topic)")
-        case "Notification":
-            break
-        default:
-            throw .malformed("unknown SNS message type")
-        }
         let text = message.fields["Message"] ?? ""
         if case .object(let inner)? = try? JSONValue.parse(text) {
             if let s3 = S3Notifications.events(from: inner, received: request.received, webhook: webhookResource) {
@@ -53,6 +37,34 @@ extension WebhookProcessor {
             id: UUID.eventID(from: messageID, prefix: "sns"), occurred: occurred, event: "aws.sns.Notification", resource: Resource(resource),
             related: [webhookResource], payload: payload, received: request.received)
         return WebhookResult(events: [event], note: "aws.sns.Notification")
+    }
+
+    /// An SNS message from an allowed topic whose signature verifies.
+    func verifiedSNSMessage(_ body: [String: JSONValue]) async throws(WebhookRejection) -> SNSMessage {
+        let message = try SNSMessage(body)
+        let topic = message.fields["TopicArn"] ?? ""
+        guard endpoint.topics.contains(where: { Glob($0).matches(topic) }) else {
+            throw .forbidden("topic_not_allowed", "messages from this topic are not accepted here")
+        }
+        try message.verify(with: try await aws.certificate(at: message.fields["SigningCertURL"] ?? "", topicArn: topic))
+        return message
+    }
+
+    /// Handles the messages that are not notifications (subscription confirmations); `nil` for a notification.
+    func handleSNSControlMessage(_ message: SNSMessage) async throws(WebhookRejection) -> WebhookResult? {
+        let topic = message.fields["TopicArn"] ?? ""
+        switch message.type {
+        case "SubscriptionConfirmation":
+            guard endpoint.confirmSubscriptions else { return .acknowledged("subscription confirmation received; confirm_subscriptions is off") }
+            try await aws.confirm(subscribeURL: message.fields["SubscribeURL"] ?? "")
+            return .acknowledged("subscription to \(topic) confirmed")
+        case "UnsubscribeConfirmation":
+            return .acknowledged("unsubscribed from \(topic)")
+        case "Notification":
+            return nil
+        default:
+            throw .malformed("unknown SNS message type")
+        }
     }
 
     /// The `aws-s3` preset: S3 event notifications posted directly, as a Lambda-style SQS batch, as EventBridge

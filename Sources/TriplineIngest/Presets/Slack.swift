@@ -9,7 +9,7 @@ public enum SlackSignature {
         guard let signature = headers["x-slack-signature"], let timestampText = headers["x-slack-request-timestamp"] else {
             throw .unauthorized("missing_signature", "the X-Slack-Signature or X-Slack-Request-Timestamp header is missing")
         }
-        guard let timestamp = Int64(timestampText.trimmingCharacters(in: " ")) else {
+        guard let timestamp = Int64(timestampText.trimmingCharacters(in: " ")), (-100_000_000_000...100_000_000_000).contains(timestamp) else {
             throw .unauthorized("bad_signature", "X-Slack-Request-Timestamp is not a Unix time")
         }
         if abs(now.microseconds / 1_000_000 - timestamp) > tolerance.microseconds / 1_000_000 {
@@ -38,7 +38,9 @@ extension WebhookProcessor {
         default:
             break
         }
-        let body = try Self.jsonObject(request.body)
+        var body = try Self.jsonObject(request.body)
+        // Slack's legacy verification token is a credential: it is not stored.
+        body["token"] = nil
         let payload = JSONValue.object(body)
         switch body["type"]?.stringValue {
         case "url_verification"?:
@@ -72,7 +74,8 @@ extension WebhookProcessor {
         let fields = FormDecoding.fields(request.body)
         func field(_ name: String) -> String? { fields.first { $0.name == name }?.value }
         if let interaction = field("payload") {
-            let body = try Self.jsonObject(Array(interaction.utf8), what: "the payload field")
+            var body = try Self.jsonObject(Array(interaction.utf8), what: "the payload field")
+            body["token"] = nil
             let payload = JSONValue.object(body)
             let type = body["type"]?.stringValue ?? "unknown"
             let name = "slack.interaction.\(type)"

@@ -14,7 +14,7 @@ public enum StripeSignature {
             guard parts.count == 2 else { continue }
             let key = parts[0].trimmingCharacters(in: " ")
             let value = parts[1].trimmingCharacters(in: " ")
-            if key == "t", timestamp == nil { timestamp = Int64(value) }
+            if key == "t", timestamp == nil, let parsed = Int64(value), (-100_000_000_000...100_000_000_000).contains(parsed) { timestamp = parsed }
             if key == "v1", let bytes = ByteEncoding.hex.decode(value), bytes.count == 32 { signatures.append(bytes) }
         }
         guard let timestamp else { throw .unauthorized("bad_signature", "the Stripe-Signature header has no timestamp") }

@@ -165,7 +165,7 @@ final class RDKafkaClient: Sendable {
         var level: Int32 = 0
         guard rd_kafka_event_log(event, &facility, &text, &level) == 0, let text else { return }
         let message = Logger.Message(stringLiteral: String(cString: text))
-        let metadata: Logger.Metadata = ["rdkafka.facility": "\(facility.map { String(cString: $0) } ?? "")", "kafka.client": "\(name)"]
+        let metadata: Logger.Metadata = [KafkaLoggingKeys.facility: "\(facility.map { String(cString: $0) } ?? "")", KafkaLoggingKeys.client: "\(name)"]
         // syslog levels
         switch level {
         case ...2: logger.critical(message, metadata: metadata)
