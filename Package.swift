@@ -82,6 +82,7 @@ let package = Package(
             name: "TriplineActions",
             dependencies: [
                 "TriplineCore",
+                "TriplineKafka",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -162,7 +163,7 @@ let package = Package(
         .testTarget(
             name: "TriplineActionsTests",
             dependencies: [
-                "TriplineCore", "TriplineActions", "TriplineStorage", "TriplineTemplates", "TriplineTestKit",
+                "TriplineCore", "TriplineActions", "TriplineStorage", "TriplineTemplates", "TriplineTestKit", "TriplineKafka",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

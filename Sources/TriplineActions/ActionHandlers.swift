@@ -16,7 +16,7 @@ public struct ActionHandlers: Sendable {
     public var types: [String] { byType.keys.sorted() }
 
     /// Tripline's handlers. Adding an action type: one new `ActionHandler` file and one line here.
-    public static func standard(http: HTTPTarget) -> ActionHandlers {
+    public static func standard(http: HTTPTarget, kafka: KafkaProducerDirectory = KafkaProducerDirectory()) -> ActionHandlers {
         ActionHandlers([
             DoNothingHandler(),
             SendNotificationHandler(http: http),
@@ -25,6 +25,7 @@ public struct ActionHandlers: Sendable {
             AutomationStateHandler(),
             RunDeploymentHandler(http: http),
             FlowRunStateHandler(http: http),
+            KafkaProduceHandler(producers: kafka),
         ])
     }
 }

@@ -1,4 +1,4 @@
-public import TriplineCore
+internal import TriplineCore
 internal import Foundation
 
 /// `pause-automation` and `resume-automation`: the automation named by `automation_id` (`source: selected`, the

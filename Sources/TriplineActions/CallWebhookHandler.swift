@@ -1,4 +1,4 @@
-public import TriplineCore
+internal import TriplineCore
 
 /// `call-webhook`: an HTTP call to a webhook destination with a templated body and headers, the destination's
 /// method (or the action's), its timeout, and the entry's `Idempotency-Key`. Private and loopback addresses are

@@ -109,6 +109,9 @@ public final class Dispatcher: Service, Sendable {
 
     private func claimLoop(_ group: inout TaskGroup<Void>) async {
         while true {
+            // Cancellation (the service group ending because another service failed) stops claiming like a graceful
+            // shutdown does; the flush loop then records what is in flight and ends.
+            if Task.isCancelled { state.withLock { $0.stopping = true } }
             let (stopping, inFlight) = state.withLock { ($0.stopping, $0.inFlight) }
             if stopping { return }
             let capacity = min(configuration.maximumInFlight - inFlight, configuration.claimBatch)

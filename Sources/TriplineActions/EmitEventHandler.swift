@@ -1,4 +1,4 @@
-public import TriplineCore
+internal import TriplineCore
 internal import Foundation
 
 /// `emit-event` (Tripline): a templated event into the event log, where automations see it like any other. Its id

@@ -1,5 +1,5 @@
 internal import Foundation
-public import TriplineCore
+internal import TriplineCore
 
 /// Prefect's flow-run actions on a Prefect server's runs (a `prefect` destination): `cancel-flow-run`,
 /// `suspend-flow-run`, `change-flow-run-state` (through `POST /flow_runs/{id}/set_state`), `resume-flow-run`

@@ -1,5 +1,5 @@
 internal import Foundation
-public import TriplineCore
+internal import TriplineCore
 
 /// `run-deployment` on a Prefect server (a `prefect` destination): `POST {api}/deployments/{id}/create_flow_run` with
 /// the rendered parameters, a Scheduled state at now + `schedule_after`, `job_variables`, and the entry's idempotency

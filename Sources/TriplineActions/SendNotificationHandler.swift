@@ -1,5 +1,5 @@
 internal import Foundation
-public import TriplineCore
+internal import TriplineCore
 
 /// `send-notification` to a Slack incoming webhook or to PagerDuty's Events API v2, chosen by the destination's kind.
 public struct SendNotificationHandler: ActionHandler {

@@ -138,6 +138,13 @@ public struct ActionSchema: Sendable {
                     Field("event", .string, required: true), Field("resource", .object, required: true), Field("related", .any),
                     Field("payload", .any),
                 ]),
+            // Tripline: a record to a Kafka topic of a `kafka` destination, confirmed by the broker.
+            ActionSchema(
+                type: "kafka-produce",
+                fields: [
+                    Field("destination", .string, required: true), Field("topic", .string, required: true), Field("key", .string),
+                    Field("value", .stringOrObject), Field("headers", .object),
+                ]),
             ActionSchema(type: "pause-work-pool", fields: [source, Field("work_pool_id", .optionalUUID)]),
             ActionSchema(type: "resume-work-pool", fields: [source, Field("work_pool_id", .optionalUUID)]),
             ActionSchema(type: "pause-work-queue", fields: [source, Field("work_queue_id", .optionalUUID)]),
@@ -151,7 +158,7 @@ public struct ActionSchema: Sendable {
     public static let commonFields: [Field] = [Field("retry", .retryPolicy)]
 
     /// Action types that need a destination (Tripline) or a block document (Prefect) to run.
-    static let destinationTypes: Set<String> = ["send-notification", "call-webhook"]
+    static let destinationTypes: Set<String> = ["send-notification", "call-webhook", "kafka-produce"]
 
     /// The field of a `selected` action that names its target, for the types that have a `source`.
     static let selectedTargetField: [String: String] = [

@@ -1,6 +1,7 @@
 extension Destination {
     static let knownFields = [
         "type", "url", "routing_key", "api_url", "api_key", "method", "headers", "allow_private_network", "timeout", "rate_limit",
+        "brokers", "properties",
     ]
 
     /// Whether a rules document declares destinations (a mapping with the single key `destinations`).
@@ -120,6 +121,44 @@ extension Destination {
                 destination.url = .literal(url)
             }
             destination.apiKey = secret("api_key", required: false)
+        case .kafka:
+            let brokers = reader.stringList("brokers") ?? []
+            if brokers.isEmpty {
+                diagnostics.report(.missingField, "a kafka destination needs its brokers", path: reader.childPath("brokers"), at: node, hint: "brokers: [kafka-1:9092]")
+            }
+            destination.brokers = brokers
+            if let properties = reader.optional("properties") {
+                guard case .object(let members) = properties.kind else {
+                    diagnostics.report(.invalidValue, "must be a mapping of librdkafka properties", path: reader.childPath("properties"), at: properties)
+                    break
+                }
+                for member in members {
+                    let path = "\(reader.childPath("properties")).\(member.key)"
+                    let text: String
+                    switch member.value.kind {
+                    case .string(let value): text = value
+                    case .int(let value): text = String(value)
+                    case .bool(let value): text = String(value)
+                    default:
+                        diagnostics.report(.invalidValue, "must be a string, number or boolean", path: path, at: member.value)
+                        continue
+                    }
+                    let value = SecretValue(text)
+                    let name = member.key.lowercased()
+                    if ["password", "secret", "key", "token", "jaas"].contains(where: { name.contains($0) }), !value.isReference, !name.hasSuffix(".location") {
+                        diagnostics.report(
+                            .invalidValue, "is a secret and must be a reference, `env:NAME` or `file:PATH`", path: path, at: member.value)
+                        continue
+                    }
+                    destination.properties[member.key] = value
+                }
+            }
+        }
+        if kind != .kafka {
+            for key in ["brokers", "properties"] where reader.has(key) {
+                _ = reader.optional(key)
+                diagnostics.report(.invalidValue, "applies only to kafka destinations", path: reader.childPath(key), at: node)
+            }
         }
         if kind != .webhook {
             for key in ["method", "headers", "allow_private_network"] where reader.has(key) {
@@ -129,7 +168,9 @@ extension Destination {
         }
         if kind != .pagerduty, kind != .webhook, kind != .slack, reader.has("url") {
             _ = reader.optional("url")
-            diagnostics.report(.unknownField, "a prefect destination names its server with api_url", path: reader.childPath("url"), at: node)
+            diagnostics.report(
+                .unknownField, kind == .kafka ? "a kafka destination names its brokers with brokers" : "a prefect destination names its server with api_url",
+                path: reader.childPath("url"), at: node)
         }
         if let timeoutNode = reader.optional("timeout") {
             if let span = Automation.decodeDuration(timeoutNode, path: reader.childPath("timeout"), diagnostics: diagnostics, allowNull: false) {

@@ -11,6 +11,8 @@ public struct Destination: Sendable, Hashable {
         case webhook
         /// A Prefect server's API.
         case prefect
+        /// Kafka brokers (for `kafka-produce`).
+        case kafka
     }
 
     /// The name actions use (`destination: ops-slack`).
@@ -34,6 +36,10 @@ public struct Destination: Sendable, Hashable {
     public var timeout: TimeSpan
     /// The rate limit, when not the kind's default.
     public var rateLimit: RateLimit?
+    /// Kafka: `host:port` of the brokers.
+    public var brokers: [String] = []
+    /// Kafka: librdkafka properties (security settings); values may be secret references.
+    public var properties: [String: SecretValue] = [:]
     /// Where it was declared.
     public var source: SourceLocation?
 
@@ -63,7 +69,7 @@ public struct Destination: Sendable, Hashable {
         switch kind {
         case .slack: return RateLimit(count: 1, per: .seconds(1), burst: 1)
         case .pagerduty: return RateLimit(count: 120, per: .seconds(60), burst: 10)
-        case .webhook, .prefect: return nil
+        case .webhook, .prefect, .kafka: return nil
         }
     }
 }

@@ -1,7 +1,7 @@
-public import AsyncHTTPClient
+internal import AsyncHTTPClient
 internal import Foundation
 internal import ServiceLifecycle
-public import TriplineActions
+internal import TriplineActions
 public import TriplineCore
 internal import TriplineStorage
 

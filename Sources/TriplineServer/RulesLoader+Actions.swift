@@ -48,6 +48,7 @@ extension RulesLoader {
                     let kinds: Set<Destination.Kind> =
                         switch action.type {
                         case "call-webhook": [.webhook]
+                        case "kafka-produce": [.kafka]
                         case "run-deployment", "cancel-flow-run", "delete-flow-run", "suspend-flow-run", "resume-flow-run", "change-flow-run-state":
                             [.prefect]
                         default: [.slack, .pagerduty]

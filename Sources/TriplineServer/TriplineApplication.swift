@@ -81,8 +81,10 @@ public enum TriplineApplication {
         let environment = ActionEnvironment(
             templates: templates, destinations: catalog.destinations, events: PipelineEventSink(pipeline: pipeline),
             automations: CatalogAutomationControl(catalog: catalog))
+        let kafkaProducers = KafkaProducerDirectory(
+            destinations: catalog.destinations.all, secrets: environment.secrets, logger: logger, metricsFactory: metricsFactory)
         let dispatcher = Dispatcher(
-            outbox: store, handlers: .standard(http: HTTPTarget(client: httpClient)), environment: environment, wake: pipeline.outboxSignal,
+            outbox: store, handlers: .standard(http: HTTPTarget(client: httpClient), kafka: kafkaProducers), environment: environment, wake: pipeline.outboxSignal,
             recorder: PipelineOutboxRecorder(pipeline: pipeline, store: store), configuration: configuration.dispatcher, logger: logger,
             metricsFactory: metricsFactory)
 
@@ -119,6 +121,8 @@ public enum TriplineApplication {
             RetentionService(store: store, deliveries: store, retention: configuration.retention, logger: logger),
             PipelineService(pipeline: pipeline),
             recorder)
+        // Before the dispatcher: stopped after it, so that actions still running are confirmed.
+        for producer in kafkaProducers.services { application.addServices(producer) }
         if configuration.dispatchActions { application.addServices(dispatcher) }
         // Added last, so that graceful shutdown stops them first: their last batch is stored while the pipeline runs.
         for service in kafkaServices { application.addServices(service) }

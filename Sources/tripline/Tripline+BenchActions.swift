@@ -266,7 +266,7 @@ final class BenchSink: Sendable {
     func latencies(from base: Int) -> [Double] {
         state.withLock { state in
             state.arrived.compactMap { id, arrived -> Double? in
-                guard Int(id.suffix(12))! >= base, let sent = state.sent[id] else { return nil }
+                guard let number = Int(id.suffix(12)), number >= base, let sent = state.sent[id] else { return nil }
                 return Double(arrived - sent) / 1e6
             }
         }

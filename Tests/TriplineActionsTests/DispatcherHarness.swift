@@ -30,7 +30,7 @@ final class DispatcherHarness: Sendable {
 
     init(
         destinations: [Destination], secrets: [String: String] = [:], retry: RetryPolicy = RetryPolicy(maximumAttempts: 4, backoff: .seconds(0), maximumBackoff: .seconds(0)),
-        configure: (inout Dispatcher.Configuration) -> Void = { _ in }
+        kafka: KafkaProducerDirectory = KafkaProducerDirectory(), configure: (inout Dispatcher.Configuration) -> Void = { _ in }
     ) throws {
         store = try SQLiteStore(configuration: SQLiteStore.Configuration(path: path), logger: Logger(label: "test"))
         let environment = ActionEnvironment(
@@ -39,7 +39,7 @@ final class DispatcherHarness: Sendable {
         configuration.retry = retry
         configure(&configuration)
         dispatcher = Dispatcher(
-            outbox: store, handlers: .standard(http: HTTPTarget(client: client)), environment: environment, configuration: configuration,
+            outbox: store, handlers: .standard(http: HTTPTarget(client: client), kafka: kafka), environment: environment, configuration: configuration,
             logger: Logger(label: "dispatcher", factory: { _ in SwiftLogNoOpLogHandler() }), metricsFactory: NOOPMetricsHandler.instance)
     }
 

@@ -107,6 +107,19 @@ import TriplineStorage
         target.stop()
     }
 
+    @Test(.timeLimit(.minutes(1))) func theDispatcherEndsWhenItsTaskIsCancelled() async throws {
+        // A service group cancels its services when one of them fails (say the HTTP server cannot bind its port);
+        // the dispatcher must end then, or the process would hang without serving.
+        let harness = try DispatcherHarness(destinations: [])
+        harness.start()
+        try await Task.sleep(for: .milliseconds(50))
+        let task = try #require(harness.runTask.withLock { $0 })
+        let started = ContinuousClock.now
+        task.cancel()
+        _ = try? await task.value
+        #expect(ContinuousClock.now - started < .seconds(2))
+    }
+
     @Test func aCooldownSuppressesFiringsAndRecordsThem() async throws {
         let harness = try DispatcherHarness(destinations: [])
         let start = Instant(seconds: Date().timeIntervalSince1970)

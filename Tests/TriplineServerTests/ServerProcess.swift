@@ -34,7 +34,9 @@ final class ServerProcess: @unchecked Sendable {
             try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
             try text.write(to: file, atomically: true, encoding: .utf8)
         }
-        port = Int.random(in: 20_000..<60_000)
+        // Below Linux's ephemeral range (32768-60999), so that no outgoing connection or port-0 listener of another
+        // test can hold the port when the server binds it (or binds it again after a kill).
+        port = Int.random(in: 20_000..<32_768)
         logFile = folder.appendingPathComponent("server.log")
     }
 
