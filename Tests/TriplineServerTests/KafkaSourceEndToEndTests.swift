@@ -145,6 +145,26 @@ let threeOrdersFire = """
         try await twoServersSplitAndOneTakesOver(try .mockCluster())
     }
 
+    @Test func mockClusterAServerStopsPromptlyWhenItsBrokersAreGone() async throws {
+        var broker: KafkaTestBroker? = try .mockCluster()
+        let topic = "gone-\(UUID().uuidString.prefix(8))"
+        try await broker!.createTopic(topic, partitions: 2)
+        try await broker!.produce(topic, (0..<50).map { eventRecord(4_000_000 + $0, "gone.item", resource: "r.\($0)") })
+        let server = try ServerProcess(rules: [:])
+        try server.writeRule("sources/kafka.yaml", kafkaSourceRules(broker!, [("gone", "prefect-event", topic, nil)]))
+        try await server.start()
+        #expect(try await server.waitForCount(["gone.item"], 50, timeout: .seconds(60)) == 50)
+        broker = nil
+        try await Task.sleep(for: .seconds(1))
+        let process = try #require(server.process)
+        let stopStarted = ContinuousClock.now
+        process.terminate()
+        while process.isRunning, ContinuousClock.now - stopStarted < .seconds(60) { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(!process.isRunning, "SIGTERM stops the server even with its brokers gone")
+        #expect(ContinuousClock.now - stopStarted < .seconds(45), "stopped after \(ContinuousClock.now - stopStarted)")
+        if !process.isRunning { #expect(process.terminationStatus == 0, "\(server.log().suffix(2000))") }
+    }
+
     // MARK: - A real broker (Tansu)
 
     @Test(.enabled(if: KafkaTestBroker.realBrokerAvailable, "\(KafkaTestBroker.skipMessage)"))

@@ -115,7 +115,16 @@ public final class KafkaSourceService: Service, Sendable {
                 self.stopping.store(true, ordering: .relaxed)
             }
             do {
-                try await consumer.commit()
+                // Bounded: with the brokers out of reach no answer may ever come, and shutdown must not hang on it.
+                try await withThrowingTaskGroup(of: Void.self) { commits in
+                    commits.addTask { try await self.consumer.commit() }
+                    commits.addTask {
+                        try await Task.sleep(for: Self.finalCommitTimeout)
+                        throw KafkaError(.commit, "no answer to the final commit within \(Self.finalCommitTimeout)")
+                    }
+                    try await commits.next()
+                    commits.cancelAll()
+                }
             } catch {
                 logger.warning("the final offset commit failed; uncommitted records will be read again", metadata: ["error": "\(error)"])
             }
@@ -138,6 +147,9 @@ public final class KafkaSourceService: Service, Sendable {
         /// The next offset of each partition, stored once the events are durable.
         var positions: [KafkaTopicPartitionOffset]
     }
+
+    /// How long shutdown waits for the broker to answer the final commit (the close commits once more).
+    static let finalCommitTimeout = Duration.seconds(5)
 
     /// How many batches may be on their way into the log at once: the next batch is read and decoded while the
     /// previous one commits. Offsets are stored strictly in reading order, each after its own batch is durable.
