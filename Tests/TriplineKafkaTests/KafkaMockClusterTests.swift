@@ -99,9 +99,17 @@ import TriplineKafka
         let twoReader = Reader(two.consumer)
         // The second member joins when it polls; the first takes part in the rebalance while it polls too (a
         // cooperative rebalance takes two rounds: revoke, then assign).
-        async let drainedOne = oneReader.drain(for: .seconds(12))
-        async let drainedTwo = twoReader.drain(for: .seconds(12))
-        let (fromOne, fromTwo) = try await (drainedOne, drainedTwo)
+        // Read until the split has happened (a loaded machine can take well over ten seconds), at most 45 s.
+        var fromOne: [KafkaConsumerMessage] = []
+        var fromTwo: [KafkaConsumerMessage] = []
+        let deadline = ContinuousClock.now + .seconds(45)
+        repeat {
+            async let drainedOne = oneReader.drain(for: .seconds(3))
+            async let drainedTwo = twoReader.drain(for: .seconds(3))
+            let (more, others) = try await (drainedOne, drainedTwo)
+            fromOne += more
+            fromTwo += others
+        } while !(one.consumer.assignment.count == 2 && two.consumer.assignment.count == 2 && !fromTwo.isEmpty) && ContinuousClock.now < deadline
         let a = one.consumer.assignment
         let b = two.consumer.assignment
         #expect(a.count == 2 && b.count == 2, "four partitions split two and two: \(a) / \(b)")
