@@ -15,6 +15,26 @@ extension RuleNode {
         }
         return items
     }
+
+    /// Decodes every declaration of a rules file with `decode`, keeping those decoded without a problem.
+    /// - Returns: The decoded values and every problem found (a parse error alone when the text is not YAML/JSON).
+    public static func decodeDeclarations<T>(
+        _ text: String, file: String?, _ decode: (_ node: RuleNode, _ path: String, _ diagnostics: Diagnostics) -> T?
+    ) -> (values: [T], errors: [TriplineError]) {
+        let items: [(node: RuleNode, path: String)]
+        do {
+            items = try declarations(text, file: file)
+        } catch {
+            return ([], [error])
+        }
+        let diagnostics = Diagnostics()
+        var values: [T] = []
+        for (node, path) in items {
+            let before = diagnostics.errors.count
+            if let value = decode(node, path, diagnostics), diagnostics.errors.count == before { values.append(value) }
+        }
+        return (values, diagnostics.errors)
+    }
 }
 
 /// Collects every problem found while reading rules, so that a user sees all of them at once.

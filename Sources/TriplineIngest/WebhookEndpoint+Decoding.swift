@@ -12,19 +12,8 @@ extension WebhookEndpoint {
     /// - Returns: The endpoints and every problem found, located by file:line:column. Endpoints with problems are
     ///   left out.
     public static func load(text: String, file: String? = nil) -> (endpoints: [WebhookEndpoint], errors: [TriplineError]) {
-        let diagnostics = Diagnostics()
-        let items: [(node: RuleNode, path: String)]
-        do {
-            items = try RuleNode.declarations(text, file: file)
-        } catch {
-            return ([], [error])
-        }
-        var endpoints: [WebhookEndpoint] = []
-        for (node, path) in items {
-            let before = diagnostics.errors.count
-            if let endpoint = decode(node, path: path, diagnostics: diagnostics), diagnostics.errors.count == before { endpoints.append(endpoint) }
-        }
-        return (endpoints, diagnostics.errors)
+        let loaded = RuleNode.decodeDeclarations(text, file: file) { node, path, diagnostics in decode(node, path: path, diagnostics: diagnostics) }
+        return (loaded.values, loaded.errors)
     }
 
     /// Decodes one endpoint, reporting every problem to `diagnostics`.

@@ -9,19 +9,8 @@ extension KafkaSource {
     /// Reads Kafka sources from a rules document: one source, a list of them, or several YAML documents.
     /// - Returns: The sources and every problem found, located by file:line:column. Sources with problems are left out.
     public static func load(text: String, file: String? = nil) -> (sources: [KafkaSource], errors: [TriplineError]) {
-        let diagnostics = Diagnostics()
-        let items: [(node: RuleNode, path: String)]
-        do {
-            items = try RuleNode.declarations(text, file: file)
-        } catch {
-            return ([], [error])
-        }
-        var sources: [KafkaSource] = []
-        for (node, path) in items {
-            let before = diagnostics.errors.count
-            if let source = decode(node, path: path, diagnostics: diagnostics), diagnostics.errors.count == before { sources.append(source) }
-        }
-        return (sources, diagnostics.errors)
+        let loaded = RuleNode.decodeDeclarations(text, file: file) { node, path, diagnostics in decode(node, path: path, diagnostics: diagnostics) }
+        return (loaded.values, loaded.errors)
     }
 
     /// Decodes one source, reporting every problem to `diagnostics`.
