@@ -47,12 +47,6 @@ public struct WebhookHeaders: Sendable, Sequence {
         return entries.first { $0.name.lowercased() == lowered }?.value
     }
 
-    /// Every value of `name` (any case).
-    public func values(_ name: String) -> [String] {
-        let lowered = name.lowercased()
-        return entries.filter { $0.name.lowercased() == lowered }.map(\.value)
-    }
-
     /// Adds a header.
     public mutating func add(_ name: String, _ value: String) { entries.append((name, value)) }
 
