@@ -63,6 +63,24 @@ public protocol StoreTransaction {
     func recordFiring(_ firing: Firing, actions: [Action], cooldown: TimeSpan?) throws
     /// Records finished outbox entries: their attempts and what happens next (see ``Outbox/finish(_:)``).
     func finishOutbox(_ results: [OutboxResult]) throws
+    /// Stores several events received together, each unless one with its id exists (also earlier in `events`).
+    /// - Parameter encoded: The events' ``Event/storageText`` where the caller computed them (same order), or empty.
+    /// - Returns: For each event, whether it was new.
+    func insertEvents(_ events: [Event], encoded: [String], received: Instant) throws -> [Bool]
+    /// Takes up to `limit` stored events that wait for evaluation, oldest first, and removes them from the queue when
+    /// the transaction commits (a store shared by several processes queues every new event for the one process that
+    /// evaluates; see ``SharedStore``). Stores that evaluate in the ingest transaction have no queue.
+    func takeQueuedEvents(limit: Int) throws -> [Event]
+}
+
+extension StoreTransaction {
+    public func insertEvents(_ events: [Event], encoded: [String], received: Instant) throws -> [Bool] {
+        try events.enumerated().map { index, event in
+            try insertEvent(event, received: received, encoded: index < encoded.count ? encoded[index] : nil)
+        }
+    }
+
+    public func takeQueuedEvents(limit: Int) throws -> [Event] { [] }
 }
 
 extension StoreTransaction {
@@ -103,6 +121,24 @@ public protocol DurableStore: Sendable {
     /// received an event, not from its `occurred` time, so that a late or replayed delivery of an old event (a
     /// Stripe redelivery, a backfill) is kept for the full period.
     func deleteEvents(receivedBefore cutoff: Instant, limit: Int) async throws -> Int
+}
+
+/// A durable store that several Tripline processes share (PostgreSQL). Any process stores events; each new event is
+/// also queued for evaluation, and exactly one process at a time — the leader — evaluates the queue and runs the
+/// proactive deadlines, in transactions that only commit while it still holds the leadership. So a bucket is updated
+/// by one evaluator at a time and a firing is recorded once, however many processes ingest.
+public protocol SharedStore: DurableStore {
+    /// Whether this process leads; tries to take the leadership when it does not. Never blocks for long.
+    func tryLead() async -> Bool
+    /// Runs `body` in one transaction that commits only while this process leads.
+    /// - Throws: When the leadership was lost (the session holding it ended) or the transaction failed.
+    func writeAsLeader<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) throws -> T) async throws -> T
+    /// Gives the leadership up (shutdown), so that another process takes over at once.
+    func resign() async
+    /// A number that changes whenever an automation is created, replaced or deleted through any process.
+    func automationsVersion() async throws -> Int64
+    /// Returns when events were queued for evaluation by any process, or after `timeout`.
+    func waitForQueuedEvents(timeout: Duration) async
 }
 
 /// Sends events into the event log (the action layer's own events, and `emit-event`).

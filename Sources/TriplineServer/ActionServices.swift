@@ -23,7 +23,7 @@ public struct PipelineEventSink: EventSink {
 /// releases the entries' claims.
 struct PipelineOutboxRecorder: OutboxRecorder {
     let pipeline: EventPipeline
-    let store: SQLiteStore
+    let store: any TriplineStore
 
     func record(_ results: [OutboxResult], events: [Event]) async throws {
         // Released whether or not the commit worked: entries whose results were not stored are still pending and
@@ -49,5 +49,15 @@ struct HTTPClientService: Service {
     func run() async throws {
         try? await gracefulShutdown()
         try await client.shutdown()
+    }
+}
+
+/// Closes the store's connections after every other service stopped.
+struct StoreService: Service {
+    let store: any TriplineStore
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        store.close()
     }
 }

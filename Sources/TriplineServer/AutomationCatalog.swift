@@ -72,6 +72,20 @@ public actor AutomationCatalog {
         await publish()
     }
 
+    /// Re-reads the automations created through the API from the store: another process sharing the database changed
+    /// them. Publishes the new set only when it differs.
+    public func reloadStored() async throws {
+        var fresh: [UUID: Entry] = [:]
+        for stored in try await store.storedAutomations() {
+            fresh[stored.automation.id] = Entry(automation: stored.automation, created: stored.created, updated: stored.updated, sourceFile: nil)
+        }
+        let changed = fresh.count != api.count || fresh.contains { id, entry in api[id].map { $0.automation != entry.automation || $0.updated != entry.updated } ?? true }
+        guard changed else { return }
+        api = fresh
+        logger.info("automations changed by another process", metadata: ["api_automations": "\(fresh.count)"])
+        await publish()
+    }
+
     /// Re-reads the rules folder if its files changed (or always with `force`). On any error the running set is
     /// kept and every error is logged with its file:line.
     /// - Returns: The errors found (empty on success or when nothing changed).

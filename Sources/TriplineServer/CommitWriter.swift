@@ -43,10 +43,14 @@ final class CommitWriter: Sendable {
     /// Signalled after a commit that recorded firings: their outbox entries are durable and can be dispatched.
     let outboxSignal: WakeSignal
 
+    /// Whether commits evaluate the events (one process on SQLite) or only store them for the leader (shared store).
+    let evaluates: Bool
+
     init(
         store: any DurableStore, host: EventPipeline.EngineHost, metrics: ServerMetrics, logger: Logger, maximumPending: Int,
-        outboxSignal: WakeSignal
+        outboxSignal: WakeSignal, evaluates: Bool = true
     ) {
+        self.evaluates = evaluates
         self.outboxSignal = outboxSignal
         self.store = store
         self.host = host
@@ -147,6 +151,7 @@ final class CommitWriter: Sendable {
         do {
             let result = try store.writeBlocking { transaction -> EventPipeline.BatchResult in
                 if !outboxResults.isEmpty { try transaction.finishOutbox(outboxResults) }
+                if !evaluates { return try EventPipeline.store(groups: groups, received: received, transaction: transaction).0 }
                 return try host.state.withLock { state in
                     try EventPipeline.evaluate(groups: groups, received: received, state: &state, transaction: transaction)
                 }

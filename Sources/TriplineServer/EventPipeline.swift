@@ -38,6 +38,12 @@ public actor EventPipeline {
     private var automations: [Automation]
     private var subscribers: [UUID: AsyncStream<Event>.Continuation] = [:]
     private var deadlineWaiters: [CheckedContinuation<Void, Never>] = []
+    /// The store shared with other processes, when there is one: ingest then only stores and queues events, and this
+    /// process evaluates (and runs proactive deadlines) only while it leads. `nil`: evaluation happens in the ingest
+    /// transaction (SQLite, one process).
+    nonisolated let shared: (any SharedStore)?
+    /// Whether this process leads the evaluation (always true without a shared store).
+    private(set) var leading: Bool
 
     /// Signalled after every commit that recorded firings (and so new outbox entries), to wake the dispatcher.
     public nonisolated let outboxSignal: WakeSignal
@@ -61,14 +67,18 @@ public actor EventPipeline {
         self.automations = automations
         let host = EngineHost(Engine(automations: automations, store: JournalingBucketStore(), configuration: configuration))
         self.host = host
+        let shared = store as? any SharedStore
+        self.shared = shared
+        self.leading = shared == nil
         self.writer = CommitWriter(
-            store: store, host: host, metrics: metrics, logger: logger, maximumPending: maximumPending, outboxSignal: outboxSignal)
+            store: store, host: host, metrics: metrics, logger: logger, maximumPending: maximumPending, outboxSignal: outboxSignal,
+            evaluates: shared == nil)
     }
 
     /// Loads the engine state saved by earlier runs (buckets, held events, composite slots, parked events) and
-    /// starts the writer thread.
+    /// starts the writer thread. With a shared store the state is loaded when this process becomes the leader.
     public func start() async throws {
-        try await reloadEngineState()
+        if shared == nil { try await reloadEngineState() }
         writer.start(pipeline: self)
     }
 
@@ -140,6 +150,7 @@ public actor EventPipeline {
 
     /// Reloads the engine from the store after a failed commit (the in-memory engine may have moved on).
     func recoverAfterFailedCommit() async {
+        guard leading else { return }
         do {
             try await reloadEngineState()
         } catch {
@@ -166,13 +177,27 @@ public actor EventPipeline {
     static func evaluate(
         groups: [(events: [Event], encoded: [String])], received: Instant, state: inout EngineHost.State, transaction: any StoreTransaction
     ) throws -> BatchResult {
+        let (result, queue) = try store(groups: groups, received: received, transaction: transaction)
+        return try evaluate(queue: queue, now: received, state: &state, transaction: transaction, result: result)
+    }
+
+    /// Stores the groups' events (each id once) and returns the new ones, to evaluate.
+    static func store(
+        groups: [(events: [Event], encoded: [String])], received: Instant, transaction: any StoreTransaction
+    ) throws -> (BatchResult, [(Event, Int)]) {
         var result = BatchResult()
         var queue: [(Event, Int)] = []
+        let events = groups.flatMap(\.events)
+        let encoded = groups.flatMap { group in
+            group.encoded.count == group.events.count ? group.encoded : group.events.map(\.storageText)
+        }
+        let new = try transaction.insertEvents(events, encoded: encoded, received: received)
+        var position = 0
         for group in groups {
             var outcome = Outcome()
-            for (index, event) in group.events.enumerated() {
-                let encoded = index < group.encoded.count ? group.encoded[index] : nil
-                if try transaction.insertEvent(event, received: received, encoded: encoded) {
+            for event in group.events {
+                defer { position += 1 }
+                if new[position] {
                     var stored = event
                     stored.received = received
                     result.stored.append(stored)
@@ -185,6 +210,15 @@ public actor EventPipeline {
             }
             result.outcomes.append(outcome)
         }
+        return (result, queue)
+    }
+
+    /// Evaluates stored events and everything they cause.
+    static func evaluate(
+        queue: [(Event, Int)], now received: Instant, state: inout EngineHost.State, transaction: any StoreTransaction, result: BatchResult
+    ) throws -> BatchResult {
+        var result = result
+        var queue = queue
         var index = 0
         let evaluationsBefore = state.engine.triggerEvaluations
         while index < queue.count {
@@ -240,10 +274,11 @@ public actor EventPipeline {
 
     /// Runs every proactive evaluation due by `now` and records the firings.
     public func tick(now: Instant) async {
+        guard leading else { return }
         let host = self.host
         let due = host.state.withLock { $0.engine.nextDeadline }
         do {
-            let result = try await store.write { transaction -> BatchResult in
+            let result = try await engineWrite { transaction -> BatchResult in
                 try host.state.withLock { state in
                     var result = BatchResult()
                     var queue: [(Event, Int)] = []
@@ -273,6 +308,68 @@ public actor EventPipeline {
             logger.error("proactive evaluation failed; reloading the engine state", metadata: ["error": "\(error)"])
             await recoverAfterFailedCommit()
         }
+    }
+
+    /// A transaction for the engine's own writes: the store's, or the leader's on a shared store.
+    private func engineWrite<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) throws -> T) async throws -> T {
+        if let shared { return try await shared.writeAsLeader(body) }
+        return try await store.write(body)
+    }
+
+    // MARK: - Shared store: leadership and the evaluation queue
+
+    /// Takes over the evaluation: loads the engine state the previous leader committed.
+    public func becomeLeader() async throws {
+        try await reloadEngineState()
+        leading = true
+        // Schedules every proactive deadline, and runs those that fell due while no process led.
+        await tick(now: Instant(seconds: Date().timeIntervalSince1970))
+        wakeDeadlineWaiters()
+    }
+
+    /// Stops evaluating (the leadership was lost): forgets the engine state, which the next leader loads from the
+    /// database.
+    public func resignLeadership() {
+        leading = false
+        let automations = self.automations
+        let configuration = engineConfiguration
+        host.state.withLock { $0 = EngineHost.State(engine: Engine(automations: automations, store: JournalingBucketStore(), configuration: configuration)) }
+        wakeDeadlineWaiters()
+    }
+
+    /// Evaluates up to `limit` queued events in one leader transaction; returns how many it took.
+    /// - Throws: When the leadership was lost or the transaction failed; the engine is then reloaded or dropped.
+    public func evaluateQueued(limit: Int) async throws -> Int {
+        guard let shared, leading else { return 0 }
+        let host = self.host
+        let started = DispatchTime.now().uptimeNanoseconds
+        let (taken, result): (Int, BatchResult)
+        do {
+            (taken, result) = try await shared.writeAsLeader { transaction -> (Int, BatchResult) in
+                let events = try transaction.takeQueuedEvents(limit: limit)
+                guard !events.isEmpty else { return (0, BatchResult()) }
+                let now = Instant(seconds: Date().timeIntervalSince1970)
+                return try host.state.withLock { state in
+                    let evaluationsBefore = state.engine.triggerEvaluations
+                    var result = try Self.evaluate(
+                        queue: events.map { ($0, 0) }, now: now, state: &state, transaction: transaction, result: BatchResult())
+                    result.triggerEvaluations = state.engine.triggerEvaluations - evaluationsBefore
+                    return (events.count, result)
+                }
+            }
+        } catch {
+            await recoverAfterFailedCommit()
+            throw error
+        }
+        guard taken > 0 else { return 0 }
+        metrics.evaluationLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+        metrics.triggersEvaluated.increment(by: result.triggerEvaluations)
+        if !result.firings.isEmpty {
+            metrics.firings.increment(by: result.firings.count)
+            outboxSignal.signal()
+        }
+        committed(result)
+        return taken
     }
 
     /// Waits until the deadlines may have changed (events were evaluated or rules replaced) or `timeout` passes.

@@ -1,6 +1,7 @@
 internal import Foundation
 public import TriplineCore
 public import TriplineActions
+public import TriplineStorage
 
 /// Everything `tripline serve` can be told. Read from flags, the environment and a config file by the command;
 /// passed down as a value.
@@ -13,6 +14,9 @@ public struct ServerConfiguration: Sendable {
     public var databasePath = "tripline.sqlite"
     /// `FULL` (an acknowledged event survives power loss) or `NORMAL` (survives a process crash only).
     public var synchronous = "FULL"
+    /// A PostgreSQL database (`postgres://...`) instead of the SQLite file: several processes given the same URL share
+    /// events, automations, engine state and the outbox.
+    public var databaseURL: String?
     /// The rules folder.
     public var rulesPath = "rules"
     /// How long events are kept.
@@ -43,6 +47,21 @@ public struct ServerConfiguration: Sendable {
 
     /// The defaults.
     public init() {}
+
+    /// Where the data lives: the PostgreSQL database when a URL is set, else the SQLite file.
+    public var storeLocation: StoreLocation {
+        if let databaseURL { return .postgres(url: databaseURL) }
+        return .sqlite(path: databasePath, synchronous: synchronous)
+    }
+
+    /// The database for logs, without a password.
+    public var databaseDescription: String {
+        guard let databaseURL else { return databasePath }
+        guard var components = URLComponents(string: databaseURL) else { return "postgres" }
+        components.password = nil
+        components.query = nil
+        return components.string ?? "postgres"
+    }
 
     /// Whether `host` only accepts connections from this machine.
     public var isLoopback: Bool {

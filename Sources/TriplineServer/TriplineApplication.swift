@@ -25,7 +25,7 @@ public enum TriplineApplication {
         /// The automation catalog.
         public let catalog: AutomationCatalog
         /// The store.
-        public let store: SQLiteStore
+        public let store: any TriplineStore
         /// The webhook endpoints.
         public let webhooks: WebhookCatalog
     }
@@ -48,9 +48,8 @@ public enum TriplineApplication {
         }
         let started = DispatchTime.now().uptimeNanoseconds
         let metrics = ServerMetrics(factory: metricsFactory)
-        var storeConfiguration = SQLiteStore.Configuration(path: configuration.databasePath)
-        storeConfiguration.synchronous = configuration.synchronous
-        let store = try SQLiteStore(configuration: storeConfiguration, logger: logger)
+        let store = try configuration.storeLocation.open(logger: logger)
+        let shared = store as? any SharedStore
         let pipeline = EventPipeline(store: store, automations: [], logger: logger, metrics: metrics, maximumPending: configuration.maximumPendingEvents)
         let templates = StencilTemplates()
         let catalog = AutomationCatalog(
@@ -83,9 +82,12 @@ public enum TriplineApplication {
             automations: CatalogAutomationControl(catalog: catalog))
         let kafkaProducers = KafkaProducerDirectory(
             destinations: catalog.destinations.all, secrets: environment.secrets, logger: logger, metricsFactory: metricsFactory)
+        var dispatcherConfiguration = configuration.dispatcher
+        // On a shared database the leader's firings wake only its own dispatcher: the others look for work every second.
+        if shared != nil { dispatcherConfiguration.idleWait = min(dispatcherConfiguration.idleWait, .seconds(1)) }
         let dispatcher = Dispatcher(
             outbox: store, handlers: .standard(http: HTTPTarget(client: httpClient), kafka: kafkaProducers), environment: environment, wake: pipeline.outboxSignal,
-            recorder: PipelineOutboxRecorder(pipeline: pipeline, store: store), configuration: configuration.dispatcher, logger: logger,
+            recorder: PipelineOutboxRecorder(pipeline: pipeline, store: store), configuration: dispatcherConfiguration, logger: logger,
             metricsFactory: metricsFactory)
 
         let router = Router(context: TriplineRequestContext.self)
@@ -114,13 +116,14 @@ public enum TriplineApplication {
             logger: logger)
         // Graceful shutdown runs in reverse order: the dispatcher stops before the pipeline (it emits events into it),
         // and the HTTP client is shut down last.
-        application.addServices(HTTPClientService(client: httpClient))
+        application.addServices(StoreService(store: store), HTTPClientService(client: httpClient))
         application.addServices(
             ProactiveScheduler(pipeline: pipeline, logger: logger),
             RulesWatcher(catalog: catalog, webhooks: webhooks, interval: configuration.rulesPollInterval, logger: logger),
             RetentionService(store: store, deliveries: store, retention: configuration.retention, logger: logger),
             PipelineService(pipeline: pipeline),
             recorder)
+        if let shared { application.addServices(ClusterService(store: shared, pipeline: pipeline, catalog: catalog, logger: logger)) }
         // Before the dispatcher: stopped after it, so that actions still running are confirmed.
         for producer in kafkaProducers.services { application.addServices(producer) }
         if configuration.dispatchActions { application.addServices(dispatcher) }
@@ -131,7 +134,7 @@ public enum TriplineApplication {
         logger.info(
             "tripline ready",
             metadata: [
-                "address": "\(configuration.host):\(configuration.port)", "database": "\(configuration.databasePath)",
+                "address": "\(configuration.host):\(configuration.port)", "database": "\(configuration.databaseDescription)",
                 "automations": "\(automationCount)", "webhooks": "\(webhooks.all().count)", "kafka_sources": "\(kafkaServices.count) of \(kafkaSources.count)", "startup_ms": "\(Int(elapsed))",
                 "authentication": "\(configuration.tokens.isEmpty ? "none (loopback only)" : "\(configuration.tokens.count) tokens")",
             ])
@@ -186,7 +189,7 @@ extension HTTPField.Name {
 
 /// Health, readiness, version and metrics.
 struct HealthRoutes {
-    let store: SQLiteStore
+    let store: any TriplineStore
     let catalog: AutomationCatalog
     let prometheus: PrometheusCollectorRegistry?
     let pipeline: EventPipeline

@@ -48,6 +48,18 @@ public final class SQLiteStore: DurableStore {
         self.logger = logger
     }
 
+    /// The migrations the file at `path` has not applied (all of them when it does not exist yet).
+    static func pendingMigrations(path: String) throws -> [String] {
+        guard FileManager.default.fileExists(atPath: path) else { return migrator.migrations }
+        do {
+            let queue = try DatabaseQueue(path: path)
+            let applied = try queue.read { db in try migrator.appliedIdentifiers(db) }
+            return migrator.migrations.filter { !applied.contains($0) }
+        } catch {
+            throw TriplineError(.io, "cannot read the database \(path): \(error)")
+        }
+    }
+
     /// The schema, as named append-only migrations recorded in the database.
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()

@@ -13,7 +13,7 @@ extension Tripline {
             abstract: "Run the Tripline service: event API, automations API, live feed, trigger engine, on an embedded SQLite database.",
             discussion: """
                 Settings come from flags, then environment variables, then the config file (--config / TRIPLINE_CONFIG, \
-                YAML with the keys host, port, database, synchronous, rules, retention, max_body_size, api_tokens_file, \
+                YAML with the keys host, port, database, database_url, synchronous, rules, retention, max_body_size, api_tokens_file, \
                 log_level, log_format), then defaults. Prefect clients work with PREFECT_API_URL=http://HOST:PORT/api.
 
                 API tokens: TRIPLINE_API_TOKENS_FILE names a file with one token per line, `<ingest|read|admin> <token> \
@@ -28,6 +28,12 @@ extension Tripline {
         @Option(help: "Address to listen on (TRIPLINE_HOST; default 127.0.0.1).") var host: String?
         @Option(help: "Port (TRIPLINE_PORT; default 4200).") var port: Int?
         @Option(help: "SQLite database file (TRIPLINE_DATABASE; default tripline.sqlite).") var database: String?
+        @Option(
+            help: """
+                PostgreSQL database shared by several tripline processes, postgres://user@host:port/database[?sslmode=require] \
+                (TRIPLINE_DATABASE_URL; the password from PGPASSWORD or TRIPLINE_DATABASE_PASSWORD_FILE). Replaces --database.
+                """)
+        var databaseURL: String?
         @Option(help: "FULL (durable on power loss) or NORMAL (durable on crash) (TRIPLINE_SYNCHRONOUS; default FULL).") var synchronous: String?
         @Option(help: "Rules folder (TRIPLINE_RULES; default rules).") var rules: String?
         @Option(help: "How long events are kept, e.g. 7d, 12h, 3600 (TRIPLINE_RETENTION; default 7d).") var retention: String?
@@ -57,6 +63,7 @@ extension Tripline {
             }
             configuration.databasePath = setting(database, "TRIPLINE_DATABASE", "database") ?? configuration.databasePath
             configuration.synchronous = setting(synchronous, "TRIPLINE_SYNCHRONOUS", "synchronous") ?? configuration.synchronous
+            configuration.databaseURL = try databaseURLSetting(setting(databaseURL, "TRIPLINE_DATABASE_URL", "database_url"), environment: environment)
             guard ["FULL", "NORMAL"].contains(configuration.synchronous.uppercased()) else {
                 throw ValidationError("synchronous must be FULL or NORMAL, got \"\(configuration.synchronous)\"")
             }
@@ -117,7 +124,7 @@ extension Tripline {
                 throw ValidationError("config file: \(error)")
             }
             guard case .object(let members) = node.kind else { throw ValidationError("config file \(path) must be a mapping of settings") }
-            let known = ["host", "port", "database", "synchronous", "rules", "retention", "max_body_size", "api_tokens_file", "log_level", "log_format"]
+            let known = ["host", "port", "database", "database_url", "synchronous", "rules", "retention", "max_body_size", "api_tokens_file", "log_level", "log_format"]
             var result: [String: String] = [:]
             for member in members {
                 guard known.contains(member.key) else {
@@ -132,6 +139,26 @@ extension Tripline {
             return result
         }
     }
+}
+
+/// The PostgreSQL URL with its password filled in from `PGPASSWORD` or the file `TRIPLINE_DATABASE_PASSWORD_FILE` names,
+/// when the URL has none: the password then appears neither on the command line nor in the config file.
+func databaseURLSetting(_ url: String?, environment: [String: String]) throws -> String? {
+    guard let url else { return nil }
+    guard var components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? "") else {
+        throw ValidationError("database URL must look like postgres://user@host:5432/database, got a \(url.split(separator: ":").first ?? "") URL")
+    }
+    guard components.password == nil else { return url }
+    var password = environment["PGPASSWORD"]
+    if let file = environment["TRIPLINE_DATABASE_PASSWORD_FILE"] {
+        guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
+            throw ValidationError("cannot read TRIPLINE_DATABASE_PASSWORD_FILE \(file)")
+        }
+        password = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    guard let password else { return url }
+    components.percentEncodedPassword = password.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? password
+    return components.string ?? url
 }
 
 /// Parses `7d`, `12h`, `30m`, `45s`, plain seconds or an ISO 8601 duration.

@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""Three `tripline serve` processes on one PostgreSQL database, under load, with the leader killed (-9) midway.
+
+Checks afterwards, in the database and at an idempotent webhook sink:
+  - every acknowledged event is stored exactly once;
+  - every threshold firing happened exactly once (the expected number, no duplicate bucket);
+  - every action ran, once per idempotency key at the sink;
+  - proactive firings kept happening after the leader died (the next leader took the deadlines over).
+
+Usage: scripts/cluster-test.py --binary .build/debug/tripline [--database-url postgres://...] [--events 50000]
+Without --database-url it starts a throwaway PostgreSQL (initdb + pg_ctl; as the postgres user when run as root).
+"""
+
+import argparse
+import http.server
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+RESOURCES = 1000          # threshold buckets: each resource gets EVENTS / RESOURCES events
+THRESHOLD = 25            # the threshold automation fires every 25 events of a resource
+HEARTBEATS = 5            # resources that send heartbeats until the kill, then fall silent
+PROACTIVE_WITHIN = 3      # seconds without a heartbeat before the proactive automation fires
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def log(message):
+    print(f"[cluster-test {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def start_postgres(folder):
+    bins = sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: [int(p) for p in v.split(".") if p.isdigit()])
+    pgbin = f"/usr/lib/postgresql/{bins[-1]}/bin"
+    data = os.path.join(folder, "pg")
+    os.makedirs(data)
+    prefix = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+        shutil.chown(data, "postgres")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(prefix + [f"{pgbin}/initdb", "-D", f"{data}/data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"],
+                   check=True, stdout=subprocess.DEVNULL)
+    port = free_port()
+    subprocess.run(prefix + [f"{pgbin}/pg_ctl", "-D", f"{data}/data", "-l", f"{data}/log", "-w", "-o",
+                             f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=200", "start"],
+                   check=True, stdout=subprocess.DEVNULL)
+    stop = prefix + [f"{pgbin}/pg_ctl", "-D", f"{data}/data", "-m", "immediate", "stop"]
+    return f"postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable", stop
+
+
+def psql(url, sql):
+    out = subprocess.run(["psql", url.split("?")[0], "-Atc", sql], check=True, capture_output=True, text=True).stdout
+    return out.strip()
+
+
+class Sink(http.server.BaseHTTPRequestHandler):
+    """An idempotent target: remembers every Idempotency-Key it was sent and how often."""
+    keys = {}
+    lock = threading.Lock()
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        self.rfile.read(length)
+        key = self.headers.get("Idempotency-Key", "")
+        with Sink.lock:
+            Sink.keys[key] = Sink.keys.get(key, 0) + 1
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def write_rules(folder, sink_url):
+    os.makedirs(f"{folder}/rules/destinations")
+    os.makedirs(f"{folder}/rules/automations")
+    with open(f"{folder}/rules/destinations/sink.yaml", "w") as f:
+        f.write(f"destinations:\n  sink:\n    type: webhook\n    url: env:CLUSTER_SINK_URL\n    allow_private_network: true\n")
+    with open(f"{folder}/rules/automations/threshold.yaml", "w") as f:
+        f.write(f"""name: load threshold
+trigger:
+  type: event
+  posture: Reactive
+  expect: [cluster.load]
+  for_each: [prefect.resource.id]
+  threshold: {THRESHOLD}
+  within: 3600
+actions:
+  - type: call-webhook
+    destination: sink
+    body: '{{{{ event.resource.id }}}}'
+""")
+    with open(f"{folder}/rules/automations/heartbeat.yaml", "w") as f:
+        f.write(f"""name: heartbeat lost
+trigger:
+  type: event
+  posture: Proactive
+  after: [cluster.heartbeat]
+  expect: [cluster.heartbeat]
+  for_each: [prefect.resource.id]
+  threshold: 1
+  within: {PROACTIVE_WITHIN}
+actions:
+  - type: call-webhook
+    destination: sink
+    body: lost
+""")
+
+
+def post(port, events, timeout=30):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/events", data=json.dumps(events).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.status
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", default=".build/debug/tripline")
+    parser.add_argument("--database-url")
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--batch", type=int, default=100)
+    args = parser.parse_args()
+    folder = tempfile.mkdtemp(prefix="tripline-cluster-")
+    stop_postgres = None
+    processes = {}
+    try:
+        url = args.database_url
+        if url is None:
+            url, stop_postgres = start_postgres(folder)
+        database = f"cluster_{uuid.uuid4().hex[:10]}"
+        psql(url, f"CREATE DATABASE {database}")
+        url = url.replace("/postgres?", f"/{database}?")
+        log(f"database ready")
+
+        sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+        threading.Thread(target=sink.serve_forever, daemon=True).start()
+        write_rules(folder, f"http://127.0.0.1:{sink.server_port}/hook")
+        env = dict(os.environ, CLUSTER_SINK_URL=f"http://127.0.0.1:{sink.server_port}/hook", TRIPLINE_LOG_LEVEL="info")
+        ports = [free_port() for _ in range(3)]
+
+        def start(index):
+            logfile = open(f"{folder}/serve-{index}.log", "a")
+            processes[index] = subprocess.Popen(
+                [args.binary, "serve", "--database-url", url, "--port", str(ports[index]), "--rules", f"{folder}/rules"],
+                env=env, stdout=logfile, stderr=subprocess.STDOUT)
+
+        # One at a time, so that the first one applies the migrations and leads.
+        for index in range(3):
+            start(index)
+            for _ in range(300):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{ports[index]}/readyz", timeout=2)
+                    break
+                except Exception:
+                    time.sleep(0.1)
+            else:
+                raise SystemExit(f"process {index} did not become ready; see {folder}/serve-{index}.log")
+        log(f"3 processes ready on ports {ports}")
+
+        def leader_index():
+            for index in processes:
+                with open(f"{folder}/serve-{index}.log") as f:
+                    if "now leads the evaluation" in f.read():
+                        return index
+            return None
+
+        base = time.time()
+        events = []
+        for n in range(args.events):
+            resource = n % RESOURCES
+            events.append({"id": str(uuid.UUID(int=n + 1)), "event": "cluster.load", "occurred": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(base)) + f".{n % 1000:03d}Z",
+                           "resource": {"prefect.resource.id": f"cluster.resource.{resource}"}, "payload": {"n": n}})
+        batches = [events[i:i + args.batch] for i in range(0, len(events), args.batch)]
+        acknowledged = set()
+        alive = [0, 1, 2]
+        killed = {"index": None, "at": None}
+        lock = threading.Lock()
+
+        heartbeat_stop = threading.Event()
+
+        def heartbeats():
+            count = 0
+            while not heartbeat_stop.is_set():
+                batch = [{"id": str(uuid.uuid4()), "event": "cluster.heartbeat",
+                          "occurred": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000Z",
+                          "resource": {"prefect.resource.id": f"cluster.heart.{h}"}} for h in range(HEARTBEATS)]
+                with lock:
+                    targets = list(alive)
+                try:
+                    post(ports[random.choice(targets)], batch, timeout=5)
+                    count += 1
+                except Exception:
+                    pass
+                heartbeat_stop.wait(0.5)
+
+        threading.Thread(target=heartbeats, daemon=True).start()
+        time.sleep(1)
+
+        def worker(worker_batches):
+            for batch in worker_batches:
+                for attempt in range(50):
+                    with lock:
+                        targets = list(alive)
+                    port = ports[random.choice(targets)]
+                    try:
+                        if post(port, batch) in (200, 201, 204):
+                            with lock:
+                                acknowledged.update(e["id"] for e in batch)
+                            break
+                    except Exception:
+                        time.sleep(0.2)
+                else:
+                    raise SystemExit("a batch was refused 50 times")
+
+        started = time.time()
+        threads = [threading.Thread(target=worker, args=(batches[i::6],)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        # Kill the leader once about half of the events are in.
+        while len(acknowledged) < args.events // 2:
+            time.sleep(0.05)
+        victim = leader_index()
+        if victim is None:
+            victim = 0
+        with lock:
+            alive.remove(victim)
+        processes[victim].send_signal(signal.SIGKILL)
+        processes[victim].wait()
+        killed["index"], killed["at"] = victim, time.time()
+        log(f"killed process {victim} (the leader) with {len(acknowledged)} events acknowledged")
+        heartbeat_stop.set()
+        for thread in threads:
+            thread.join()
+        elapsed = time.time() - started
+        log(f"{len(acknowledged)} events acknowledged in {elapsed:.1f} s ({len(acknowledged) / elapsed:.0f}/s over the cluster)")
+
+        # Wait until the survivors evaluated everything and ran every action, and the silent heartbeats fired.
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            queued = int(psql(url, "SELECT count(*) FROM evaluation_queue"))
+            pending = int(psql(url, "SELECT count(*) FROM outbox WHERE status = 'pending'"))
+            proactive_after = int(psql(url, f"SELECT count(*) FROM firings WHERE automation_name = 'heartbeat lost' AND at > {int(killed['at'] * 1e6)}"))
+            if queued == 0 and pending == 0 and proactive_after >= HEARTBEATS and time.time() - killed["at"] > PROACTIVE_WITHIN + 2:
+                break
+            time.sleep(1)
+        new_leader = [i for i in alive if "now leads the evaluation" in open(f"{folder}/serve-{i}.log").read()]
+
+        failures = []
+        stored = int(psql(url, "SELECT count(*) FROM events WHERE event = 'cluster.load'"))
+        distinct = int(psql(url, "SELECT count(DISTINCT id) FROM events WHERE event = 'cluster.load'"))
+        if stored != len(acknowledged) and stored < len(acknowledged):
+            failures.append(f"{len(acknowledged)} events acknowledged but {stored} stored")
+        if distinct != stored:
+            failures.append(f"{stored} events stored but only {distinct} distinct ids")
+        missing = int(psql(url, "SELECT count(*) FROM evaluation_queue"))
+        if missing:
+            failures.append(f"{missing} events still wait for evaluation")
+        expected_firings = (args.events // RESOURCES // THRESHOLD) * RESOURCES
+        firings = int(psql(url, "SELECT count(*) FROM firings WHERE automation_name = 'load threshold'"))
+        if firings != expected_firings:
+            failures.append(f"threshold firings: expected exactly {expected_firings}, found {firings}")
+        per_bucket = psql(url, "SELECT max(c) FROM (SELECT labels, count(*) c FROM firings WHERE automation_name = 'load threshold' GROUP BY labels) x")
+        outbox = psql(url, "SELECT status, count(*) FROM outbox GROUP BY status ORDER BY status")
+        actions = int(psql(url, "SELECT count(*) FROM outbox"))
+        delivered = int(psql(url, "SELECT count(*) FROM outbox WHERE status = 'delivered'"))
+        if delivered != actions:
+            failures.append(f"{actions} actions, {delivered} delivered ({outbox})")
+        with Sink.lock:
+            keys = dict(Sink.keys)
+        repeated = sum(1 for c in keys.values() if c > 1)
+        if len(keys) != actions:
+            failures.append(f"the sink saw {len(keys)} idempotency keys for {actions} actions")
+        proactive_after = int(psql(url, f"SELECT count(*) FROM firings WHERE automation_name = 'heartbeat lost' AND at > {int(killed['at'] * 1e6)}"))
+        if proactive_after < HEARTBEATS:
+            failures.append(f"only {proactive_after} proactive firings after the leader died (expected at least {HEARTBEATS})")
+        log(f"stored {stored} load events ({distinct} distinct), threshold firings {firings}/{expected_firings} (at most {per_bucket} per bucket label set), "
+            f"actions {actions} ({outbox.replace(chr(10), ', ')}), sink keys {len(keys)} ({repeated} sent more than once), "
+            f"proactive firings after the kill {proactive_after}, new leader {new_leader}")
+        if failures:
+            for failure in failures:
+                log("FAIL: " + failure)
+            for index in processes:
+                log(f"--- serve-{index}.log (tail)")
+                print(open(f"{folder}/serve-{index}.log").read()[-3000:])
+            return 1
+        log("PASS")
+        return 0
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if stop_postgres:
+            subprocess.run(stop_postgres, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if os.environ.get("CLUSTER_TEST_KEEP") != "1":
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
