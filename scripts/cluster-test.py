@@ -28,10 +28,10 @@ import urllib.error
 import urllib.request
 import uuid
 
-RESOURCES = 1000          # threshold buckets: each resource gets EVENTS / RESOURCES events
-THRESHOLD = 25            # the threshold automation fires every 25 events of a resource
+EVENTS_PER_RESOURCE = 25  # each resource (a threshold bucket) gets 25 events: it fires once (later ones fall in its cooldown)
+THRESHOLD = 25            # the threshold automation fires on a resource's 25th event within the hour
 HEARTBEATS = 5            # resources that send heartbeats until the kill, then fall silent
-PROACTIVE_WITHIN = 3      # seconds without a heartbeat before the proactive automation fires
+PROACTIVE_WITHIN = 10     # seconds without a heartbeat before the proactive automation fires (the least Tripline accepts)
 
 
 def free_port():
@@ -105,7 +105,7 @@ trigger:
 actions:
   - type: call-webhook
     destination: sink
-    body: '{{{{ event.resource.id }}}}'
+    payload: "{{{{ event.resource.id }}}}"
 """)
     with open(f"{folder}/rules/automations/heartbeat.yaml", "w") as f:
         f.write(f"""name: heartbeat lost
@@ -120,7 +120,7 @@ trigger:
 actions:
   - type: call-webhook
     destination: sink
-    body: lost
+    payload: lost
 """)
 
 
@@ -138,6 +138,7 @@ def main():
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=100)
     args = parser.parse_args()
+    resources = max(1, args.events // EVENTS_PER_RESOURCE)
     folder = tempfile.mkdtemp(prefix="tripline-cluster-")
     stop_postgres = None
     processes = {}
@@ -185,7 +186,7 @@ def main():
         base = time.time()
         events = []
         for n in range(args.events):
-            resource = n % RESOURCES
+            resource = n % resources
             events.append({"id": str(uuid.UUID(int=n + 1)), "event": "cluster.load", "occurred": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(base)) + f".{n % 1000:03d}Z",
                            "resource": {"prefect.resource.id": f"cluster.resource.{resource}"}, "payload": {"n": n}})
         batches = [events[i:i + args.batch] for i in range(0, len(events), args.batch)]
@@ -273,7 +274,7 @@ def main():
         missing = int(psql(url, "SELECT count(*) FROM evaluation_queue"))
         if missing:
             failures.append(f"{missing} events still wait for evaluation")
-        expected_firings = (args.events // RESOURCES // THRESHOLD) * RESOURCES
+        expected_firings = resources if args.events // resources >= THRESHOLD else 0
         firings = int(psql(url, "SELECT count(*) FROM firings WHERE automation_name = 'load threshold'"))
         if firings != expected_firings:
             failures.append(f"threshold firings: expected exactly {expected_firings}, found {firings}")
