@@ -1,0 +1,81 @@
+import Synchronization
+public import Foundation
+public import TriplineCore
+
+extension LocalRunner {
+    /// Why the runner refused a change to a run.
+    public struct Refusal: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The deployment named `name`, or with the id `id`.
+    public func deployment(named name: String) -> Deployment? { deployments.value(named: name) }
+
+    /// The deployment with the id `id`.
+    public func deployment(id: UUID) -> Deployment? { deployments.deployment(id: id) }
+
+    /// The names of every declared deployment.
+    public var deploymentNames: [String] { deployments.all.map(\.name) }
+
+    /// Whether `id` names a run of this runner.
+    public func isLocalRun(_ id: UUID) async throws -> Bool {
+        try await store.flowRun(id: id) != nil
+    }
+
+    /// Moves a run to `target`, as Prefect's flow-run actions do:
+    /// - a final state (Cancelled by `cancel-flow-run`, or any final state of `change-flow-run-state`): a running
+    ///   process is terminated (SIGTERM, then SIGKILL) and the run ends in that state; a waiting run ends at once;
+    /// - Paused (`suspend-flow-run`): the process group is stopped (SIGSTOP);
+    /// - Running (`resume-flow-run`): a suspended process group continues (SIGCONT);
+    /// - Scheduled or Pending of a run that is not running: it waits to run (again).
+    /// - Returns: The run after the change (a terminated run reaches its final state when its process has ended).
+    /// - Throws: ``Refusal`` when the run is unknown or the change does not apply to its state.
+    @discardableResult
+    public func changeState(_ id: UUID, to target: FlowRun.State) async throws -> FlowRun {
+        guard var run = try await store.flowRun(id: id) else { throw Refusal(description: "no local flow run has the id \(id.uuidString.lowercased())") }
+        let type = target.type == .cancelling ? FlowRun.StateType.cancelled : target.type
+        var requestedTarget = target
+        requestedTarget.type = type
+        if target.type == .cancelling, target.name == "Cancelling" { requestedTarget.name = "Cancelled" }
+        let process = state.withLock { state -> RunProcess? in
+            if type.isFinal, state.active[id] != nil {
+                state.active[id]?.requested = requestedTarget
+            }
+            return state.active[id]?.process
+        }
+        let isActive = state.withLock { $0.active[id] != nil }
+        if run.state.type.isFinal {
+            guard !type.isFinal, !isActive, [.scheduled, .pending].contains(type) else {
+                throw Refusal(description: "flow run \(run.name) is already \(run.state.name)")
+            }
+            run.ended = nil
+            run.exitCode = nil
+            await transition(&run, to: FlowRun.State(type, name: target.name, message: target.message, at: clock()))
+            wake.signal()
+            return run
+        }
+        switch type {
+        case _ where type.isFinal:
+            if let process {
+                process.terminate(grace: configuration.terminationGrace)
+            } else if !isActive {
+                run.ended = clock()
+                await transition(&run, to: FlowRun.State(type, name: requestedTarget.name, message: target.message, at: clock()))
+            }
+            // A run being started is ended by its task once its process exists (the requested state is kept there).
+        case .paused:
+            guard let process, run.state.type == .running else { throw Refusal(description: "flow run \(run.name) is \(run.state.name), not Running") }
+            process.signal(SIGSTOP)
+            await transition(&run, to: FlowRun.State(.paused, name: target.name == "Paused" ? "Suspended" : target.name, message: target.message, at: clock()))
+        case .running:
+            guard let process, run.state.type == .paused else { throw Refusal(description: "flow run \(run.name) is \(run.state.name), not suspended") }
+            process.signal(SIGCONT)
+            await transition(&run, to: FlowRun.State(.running, message: target.message, at: clock()))
+        default:
+            guard !isActive else { throw Refusal(description: "flow run \(run.name) is \(run.state.name); it cannot be set to \(target.name)") }
+            await transition(&run, to: FlowRun.State(type, name: target.name, message: target.message, at: clock()))
+            wake.signal()
+        }
+        return run
+    }
+}
