@@ -42,6 +42,8 @@ public actor AutomationCatalog {
     private var pausedRules: Set<UUID> = []
     /// The destinations declared in the rules folder, replaced with every successful reload.
     public nonisolated let destinations: DestinationDirectory
+    /// The local runner's deployments declared in the rules folder, replaced with every successful reload.
+    public nonisolated let deployments = DeploymentDirectory()
     /// Checks templates in actions at load time.
     let templates: (any TemplateRenderer)?
     /// Whether the rules folder has been loaded successfully at least once.
@@ -96,12 +98,20 @@ public actor AutomationCatalog {
         } catch {
             problems.append(error)
         }
+        var deployed: [Deployment] = []
+        do {
+            let found = try RulesLoader.deployments([rulesPath])
+            deployed = found.deployments
+            problems += found.errors
+        } catch {
+            problems.append(error)
+        }
         if problems.isEmpty {
             let renderer = templates
             var texts: [String: String] = [:]
             for file in Set(loaded.automations.compactMap(\.source?.file)) { texts[file] = try? RulesLoader.text(file) }
             problems += RulesLoader.checkActions(
-                loaded.automations, destinations: declared, check: { (template: String) throws(TriplineError) in try renderer?.check(template) }, texts: texts)
+                loaded.automations, destinations: declared, deployments: deployed, check: { (template: String) throws(TriplineError) in try renderer?.check(template) }, texts: texts)
         }
         if !problems.isEmpty {
             for error in problems { logger.error("invalid rule; keeping the running rules", metadata: ["error": "\(error)"]) }
@@ -129,6 +139,7 @@ public actor AutomationCatalog {
         }
         for index in rules.indices where pausedRules.contains(rules[index].automation.id) { rules[index].automation.enabled = false }
         destinations.replace(declared)
+        deployments.replace(deployed)
         rulesLoaded = true
         metrics.rulesReloads.increment()
         logger.info("rules loaded", metadata: ["automations": "\(rules.count)", "folder": "\(rulesPath)"])
