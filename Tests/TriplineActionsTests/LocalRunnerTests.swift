@@ -57,6 +57,22 @@ import TriplineStorage
         #expect(!harness.sink.all.map(\.jsonValue.jsonText).joined().contains("hi there"), "environment secrets stay out of events")
     }
 
+    @Test func theShippedExampleDeploymentRunsHere() async throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../rules/deployments/hello.yaml").standardizedFileURL
+        let loaded = Deployment.load(text: try String(contentsOf: file, encoding: .utf8), file: file.path)
+        #expect(loaded.errors.isEmpty, "\(loaded.errors)")
+        let hello = try #require(loaded.deployments.first)
+        let harness = try DispatcherHarness(destinations: [], deployments: [hello])
+        harness.start()
+        harness.startRunner()
+        let runID = try await Self.run(harness, hello.name, parameters: ["who": "the tests"])
+        let run = try #require(try await harness.finished(runID))
+        await harness.stop()
+        #expect(run.state.type == .completed, "\(run.state.message ?? "")")
+        let log = try String(contentsOfFile: run.logPath, encoding: .utf8)
+        #expect(log.contains("hello from run \(run.name)") && log.contains(#"parameters: {"who":"the tests"}"#), "\(log)")
+    }
+
     @Test func aFailingCommandEndsFailedWithItsExitCode() async throws {
         let harness = try DispatcherHarness(destinations: [], deployments: [Deployment(name: "broken", command: ["sh", "-c", "echo failing; exit 3"])])
         harness.start()
