@@ -192,7 +192,7 @@ public final class LocalRunner: Service, Sendable {
         let process: RunProcess
         do {
             process = try prepare(run, deployment)
-            try process.launch()
+            try await process.launch()
         } catch {
             run.ended = clock()
             await transition(&run, to: FlowRun.State(.crashed, message: "the command could not be started: \(describe(error))", at: clock()))

@@ -195,6 +195,7 @@ import TriplineStorage
         let run = try #require(try await harness.finished(runID))
         await harness.stop()
         #expect(run.state.type == .cancelled)
+        #expect(run.exitCode == 128 + Int(SIGTERM), "SIGTERM ended it, before the grace period's SIGKILL")
         #expect(run.state.message?.contains("Cancelled by automation") == true)
         #expect(
             harness.stateEvents(runID).map(\.event) == [

@@ -137,3 +137,46 @@ import TriplineTestTargets
         pagerDuty.stop()
     }
 }
+
+@Suite struct LocalRunnerRestartTests {
+    @Test func afterKill9TheRunningRunIsCrashedAndTheWaitingOneStarts() async throws {
+        let server = try ServerProcess(rules: [
+            "deployments/slow.yaml": """
+                name: slow
+                command: [sleep, "30"]
+                concurrency_limit: 1
+                """,
+            "automations/run.yaml": """
+                name: run slow
+                trigger: {type: event, posture: Reactive, expect: [job.requested], threshold: 1, within: 0}
+                actions: [{type: run-deployment, source: selected, deployment: slow}]
+                """,
+        ])
+        try await server.start()
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(1, "job.requested"), TestEvent.json(2, "job.requested")]))
+        func runs() async throws -> [[String: Any]] { (try await server.json("GET", "/api/runs").1 as? [[String: Any]]) ?? [] }
+        func states() async throws -> [String] { try await runs().compactMap { $0["state_name"] as? String }.sorted() }
+        for _ in 0..<500 where try await states() != ["Running", "Scheduled"] { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(try await states() == ["Running", "Scheduled"], "one runs, the other waits for the concurrency limit")
+        let first = try #require(try await runs().first { $0["state_name"] as? String == "Running" })
+        let firstID = try #require(first["id"] as? String)
+        try await server.kill9()
+        if let pid = first["pid"] as? Int { kill(pid_t(pid), SIGKILL) }
+        try await server.start()
+        for _ in 0..<500 where try await states() != ["Crashed", "Running"] { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(try await states() == ["Crashed", "Running"])
+        let crashed = try #require(try await runs().first { $0["id"] as? String == firstID })
+        #expect(crashed["state_name"] as? String == "Crashed")
+        let (_, page) = try await server.json(
+            "POST", "/api/events/filter", json: #"{"filter": {"event": {"name": ["prefect.flow-run.Crashed"]}}, "order": "ASC"}"#)
+        let events = (page as? [String: Any])?["events"] as? [[String: Any]] ?? []
+        #expect(events.count == 1)
+        #expect((events.first?["resource"] as? [String: String])?["prefect.resource.id"] == "prefect.flow-run.\(firstID)")
+        // A graceful stop terminates the run still running: it ends Crashed too.
+        try await server.stop()
+        try await server.start()
+        let after = try await runs()
+        #expect(after.allSatisfy { ["Crashed"].contains($0["state_name"] as? String) }, "a graceful stop ends the running run Crashed: \(after.map { $0["state_name"] ?? "" })")
+        try await server.stop()
+    }
+}
