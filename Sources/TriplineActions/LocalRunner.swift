@@ -24,6 +24,12 @@ public final class LocalRunner: Service, Sendable {
         public var terminationGrace: TimeSpan = .seconds(10)
         /// How often waiting runs are looked at without being woken.
         public var pollInterval: Duration = .seconds(5)
+        /// A program (and its first arguments) that starts each command, given the command's absolute path and
+        /// arguments: `tripline serve` puts `tripline exec-run` here, which clears the signal mask and dispositions
+        /// that a child would otherwise inherit from the server's thread (the server's threads block SIGTERM, so a
+        /// command started directly could not be asked to stop) and then executes the command in its place. Empty:
+        /// the command is started directly.
+        public var launcher: [String] = []
         /// Variables of the server's environment that runs inherit (besides their deployment's `environment`).
         public var inheritedEnvironment = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SHELL"]
 
@@ -192,7 +198,7 @@ public final class LocalRunner: Service, Sendable {
         let process: RunProcess
         do {
             process = try prepare(run, deployment)
-            try await process.launch()
+            try process.launch()
         } catch {
             run.ended = clock()
             await transition(&run, to: FlowRun.State(.crashed, message: "the command could not be started: \(describe(error))", at: clock()))
@@ -316,7 +322,8 @@ public final class LocalRunner: Service, Sendable {
         }
         guard FileManager.default.isExecutableFile(atPath: executable) else { throw TriplineError(.io, "\(executable) is not an executable file") }
         return RunProcess(
-            executable: executable, arguments: Array(deployment.command.dropFirst()), environment: environment, directory: directory,
+            executable: executable, arguments: Array(deployment.command.dropFirst()), launcher: configuration.launcher, environment: environment,
+            directory: directory,
             stdinPath: parametersPath, logPath: run.logPath, logLimit: configuration.logLimit)
     }
 

@@ -63,9 +63,19 @@ final class RunProcess: Sendable {
     let stdinPath: String
 
     /// Prepares the process; nothing runs until ``launch()``.
-    init(executable: String, arguments: [String], environment: [String: String], directory: String, stdinPath: String, logPath: String, logLimit: Int) {
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+    /// - Parameter launcher: A program and arguments put in front of the command (see
+    ///   ``LocalRunner/Configuration/launcher``); empty to start the command itself.
+    init(
+        executable: String, arguments: [String], launcher: [String] = [], environment: [String: String], directory: String, stdinPath: String,
+        logPath: String, logLimit: Int
+    ) {
+        if let first = launcher.first {
+            process.executableURL = URL(fileURLWithPath: first)
+            process.arguments = Array(launcher.dropFirst()) + [executable] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+        }
         process.environment = environment
         process.currentDirectoryURL = URL(fileURLWithPath: directory, isDirectory: true)
         self.stdinPath = stdinPath
@@ -78,28 +88,8 @@ final class RunProcess: Sendable {
 
     /// Starts the process. Foundation puts the child in a process group of its own, so that signals reach whatever
     /// it starts too.
-    ///
-    /// The child inherits the signal mask of the thread that starts it, and the server's threads block most signals
-    /// (SIGTERM among them), which would leave the run deaf to SIGTERM: the process is started from a thread of its
-    /// own with nothing blocked.
     /// - Throws: When the log or the parameters file cannot be opened or the program cannot be started.
-    func launch() async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            Thread.detachNewThread {
-                var nothing = sigset_t()
-                sigemptyset(&nothing)
-                pthread_sigmask(SIG_SETMASK, &nothing, nil)
-                do {
-                    try self.start()
-                    continuation.resume()
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
-    }
-
-    private func start() throws {
+    func launch() throws {
         guard let input = FileHandle(forReadingAtPath: stdinPath) else { throw TriplineError(.io, "cannot read \(stdinPath)") }
         defer { try? input.close() }
         if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }

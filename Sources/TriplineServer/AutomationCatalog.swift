@@ -90,22 +90,19 @@ public actor AutomationCatalog {
             return [error]
         }
         var problems = loaded.errors
-        var declared: [Destination] = []
-        do {
-            let found = try RulesLoader.destinations([rulesPath])
-            declared = found.destinations
-            problems += found.errors
-        } catch {
-            problems.append(error)
+        /// What `load` declares, its problems added to `problems`.
+        func collect<T>(_ load: () throws(TriplineError) -> ([T], [TriplineError])) -> [T] {
+            do {
+                let (values, errors) = try load()
+                problems += errors
+                return values
+            } catch {
+                problems.append(error)
+                return []
+            }
         }
-        var deployed: [Deployment] = []
-        do {
-            let found = try RulesLoader.deployments([rulesPath])
-            deployed = found.deployments
-            problems += found.errors
-        } catch {
-            problems.append(error)
-        }
+        let declared = collect { () throws(TriplineError) in try RulesLoader.destinations([rulesPath]) }
+        let deployed = collect { () throws(TriplineError) in try RulesLoader.deployments([rulesPath]) }
         if problems.isEmpty {
             let renderer = templates
             var texts: [String: String] = [:]

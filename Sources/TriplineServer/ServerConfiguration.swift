@@ -43,6 +43,9 @@ public struct ServerConfiguration: Sendable {
     /// Where the local runner keeps each flow run's parameters and output; by default `tripline-runs/` next to the
     /// database.
     public var runsPath: String?
+    /// What starts each local run's command (see ``LocalRunner/Configuration/launcher``); `tripline serve` sets
+    /// `tripline exec-run`.
+    public var runLauncher: [String] = []
 
     /// The local runner's folder: ``runsPath``, or `tripline-runs/` in the database's folder.
     public var runsFolder: String {

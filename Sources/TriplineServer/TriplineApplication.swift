@@ -78,8 +78,10 @@ public enum TriplineApplication {
         let recorder = DeliveryRecorder(log: store, logger: logger)
 
         // The action layer: the local runner, and the dispatcher woken by the pipeline's commits.
+        var runnerConfiguration = LocalRunner.Configuration(runsFolder: configuration.runsFolder)
+        runnerConfiguration.launcher = configuration.runLauncher
         let runner = LocalRunner(
-            configuration: LocalRunner.Configuration(runsFolder: configuration.runsFolder), store: store, events: PipelineEventSink(pipeline: pipeline),
+            configuration: runnerConfiguration, store: store, events: PipelineEventSink(pipeline: pipeline),
             deployments: catalog.deployments, logger: logger, metricsFactory: metricsFactory)
         let environment = ActionEnvironment(
             templates: templates, destinations: catalog.destinations, events: PipelineEventSink(pipeline: pipeline),

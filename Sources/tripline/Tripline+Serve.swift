@@ -64,6 +64,9 @@ extension Tripline {
             }
             configuration.rulesPath = setting(rules, "TRIPLINE_RULES", "rules") ?? configuration.rulesPath
             configuration.runsPath = setting(runs, "TRIPLINE_RUNS", "runs")
+            // Local runs start through this executable's `exec-run`, which gives them default signal handling.
+            let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? Bundle.main.executablePath
+            if let executable { configuration.runLauncher = [executable, "exec-run"] }
             if let text = setting(retention, "TRIPLINE_RETENTION", "retention") {
                 guard let span = parseRetention(text), span > .zero else {
                     throw ValidationError("retention must be a duration such as 7d, 12h, 30m or seconds, got \"\(text)\"")

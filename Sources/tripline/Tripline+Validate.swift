@@ -36,6 +36,14 @@ extension Tripline {
             var kafkaSources = 0
             var deployments: [Deployment] = []
             var deploymentNames: [String: String] = [:]
+            /// Reports a name already taken in `names` (where it was first declared), then records this one.
+            func claim(_ name: String, _ what: String, at source: SourceLocation?, file: String, in names: inout [String: String]) {
+                if let other = names[name] {
+                    print("\(source.map(\.description) ?? file): error: \(what) \"\(name)\" is also declared at \(other)")
+                    problems += 1
+                }
+                names[name] = source?.description ?? file
+            }
             var sourceNames: [String: String] = [:]
             for ruleFile in files {
                 let file = ruleFile.path
@@ -82,11 +90,7 @@ extension Tripline {
                     found = loaded.errors
                     summary = "\(loaded.destinations.count) destination\(loaded.destinations.count == 1 ? "" : "s")"
                     for destination in loaded.destinations {
-                        if let other = destinationNames[destination.name] {
-                            print("\(destination.source.map(\.description) ?? file): error: the destination \"\(destination.name)\" is also declared at \(other)")
-                            problems += 1
-                        }
-                        destinationNames[destination.name] = destination.source?.description ?? file
+                        claim(destination.name, "the destination", at: destination.source, file: file, in: &destinationNames)
                     }
                     destinations += loaded.destinations
                 case .sources:
@@ -95,11 +99,7 @@ extension Tripline {
                     found = loaded.errors + loaded.sources.flatMap { $0.templateProblems(StencilTemplates()) }
                     summary = "\(loaded.sources.count) kafka source\(loaded.sources.count == 1 ? "" : "s")"
                     for source in loaded.sources {
-                        if let other = sourceNames[source.name] {
-                            print("\(source.location.map(\.description) ?? file): error: the source name \"\(source.name)\" is also used at \(other)")
-                            problems += 1
-                        }
-                        sourceNames[source.name] = source.location?.description ?? file
+                        claim(source.name, "the source name", at: source.location, file: file, in: &sourceNames)
                         for (key, value) in source.properties.sorted(by: { $0.key < $1.key }) {
                             guard case .secret(let reference) = value, source.enabled, (try? reference.resolve()) == nil else { continue }
                             if !quiet { print("\(source.location.map(\.description) ?? file): note: \(key) = \(reference) cannot be read here; serve refuses to start this source until it can") }
@@ -110,11 +110,7 @@ extension Tripline {
                     found = loaded.errors
                     summary = "\(loaded.deployments.count) deployment\(loaded.deployments.count == 1 ? "" : "s")"
                     for deployment in loaded.deployments {
-                        if let other = deploymentNames[deployment.name] {
-                            print("\(deployment.source.map(\.description) ?? file): error: the deployment \"\(deployment.name)\" is also declared at \(other)")
-                            problems += 1
-                        }
-                        deploymentNames[deployment.name] = deployment.source?.description ?? file
+                        claim(deployment.name, "the deployment", at: deployment.source, file: file, in: &deploymentNames)
                         for (name, value) in deployment.environment.sorted(by: { $0.key < $1.key }) where value.isReference {
                             let readable: Bool
                             switch value {

@@ -41,6 +41,7 @@ final class DispatcherHarness: Sendable {
         store = try SQLiteStore(configuration: SQLiteStore.Configuration(path: path), logger: Logger(label: "test"))
         var runnerConfiguration = LocalRunner.Configuration(runsFolder: runsFolder)
         runnerConfiguration.terminationGrace = .seconds(2)
+        runnerConfiguration.launcher = Self.launcher
         configureRunner(&runnerConfiguration)
         runner = LocalRunner(
             configuration: runnerConfiguration, store: store, events: sink, deployments: DeploymentDirectory(deployments),
@@ -55,6 +56,16 @@ final class DispatcherHarness: Sendable {
         dispatcher = Dispatcher(
             outbox: store, handlers: .standard(http: HTTPTarget(client: client), kafka: kafka), environment: environment, configuration: configuration,
             logger: Logger(label: "dispatcher", factory: { _ in SwiftLogNoOpLogHandler() }), metricsFactory: NOOPMetricsHandler.instance)
+    }
+
+    /// `tripline exec-run`, as `tripline serve` starts runs (the test process's threads block SIGTERM too).
+    static var launcher: [String] {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tripline"),
+            repository.appendingPathComponent(".build/debug/tripline"),
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }.map { [$0.path, "exec-run"] } ?? []
     }
 
     deinit {

@@ -113,25 +113,11 @@ import TriplineTestTargets
         #expect(try await server.json("GET", "/api/runs/not-a-uuid").0 == 422)
         #expect(try await server.json("GET", "/api/runs/\(UUID().uuidString)").0 == 404)
 
-        let binary = try #require(ServerProcess.executable)
-        func tripline(_ arguments: [String]) throws -> (Int32, String) {
-            let process = Process()
-            process.executableURL = binary
-            process.arguments = arguments
-            process.environment = ["TRIPLINE_API_URL": "\(server.baseURL)/api"]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, output)
-        }
-        let listedByCommand = try tripline(["runs", "ls", "--deployment", "nightly"])
+        let listedByCommand = try server.command(["runs", "ls", "--deployment", "nightly"])
         #expect(listedByCommand.0 == 0 && listedByCommand.1.contains(failedID) && listedByCommand.1.contains("Failed"), "\(listedByCommand.1)")
-        let shownByCommand = try tripline(["runs", "show", failedID])
+        let shownByCommand = try server.command(["runs", "show", failedID])
         #expect(shownByCommand.0 == 0 && shownByCommand.1.contains("exited with status 1"), "\(shownByCommand.1)")
-        let logsByCommand = try tripline(["runs", "logs", failedID])
+        let logsByCommand = try server.command(["runs", "logs", failedID])
         #expect(logsByCommand.0 == 0 && logsByCommand.1.contains("parameters:"), "\(logsByCommand.1)")
         try await server.stop()
         pagerDuty.stop()

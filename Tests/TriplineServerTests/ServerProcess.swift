@@ -91,6 +91,22 @@ final class ServerProcess: @unchecked Sendable {
         for _ in 0..<200 where process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
     }
 
+    /// Runs the `tripline` command against this server (`TRIPLINE_API_URL` set to it); returns its exit status and
+    /// output (stdout and stderr together).
+    func command(_ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = try #require(Self.executable)
+        process.arguments = arguments
+        process.environment = ["TRIPLINE_API_URL": "\(baseURL)/api"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
     func log() -> String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
     /// Sends a request; returns the status and the body.
