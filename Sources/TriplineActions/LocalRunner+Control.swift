@@ -34,46 +34,45 @@ extension LocalRunner {
     public func changeState(_ id: UUID, to target: FlowRun.State) async throws -> FlowRun {
         guard var run = try await store.flowRun(id: id) else { throw Refusal(description: "no local flow run has the id \(id.uuidString.lowercased())") }
         let type = target.type == .cancelling ? FlowRun.StateType.cancelled : target.type
-        var requestedTarget = target
-        requestedTarget.type = type
-        if target.type == .cancelling, target.name == "Cancelling" { requestedTarget.name = "Cancelled" }
-        let process = state.withLock { state -> RunProcess? in
-            if type.isFinal, state.active[id] != nil {
-                state.active[id]?.requested = requestedTarget
-            }
-            return state.active[id]?.process
-        }
-        let isActive = state.withLock { $0.active[id] != nil }
+        var requested = target
+        requested.type = type
+        if target.type == .cancelling, target.name == "Cancelling" { requested.name = "Cancelled" }
         if run.state.type.isFinal {
-            guard !type.isFinal, !isActive, [.scheduled, .pending].contains(type) else {
+            guard [.scheduled, .pending].contains(type), !state.withLock({ $0.isActive(id) }) else {
                 throw Refusal(description: "flow run \(run.name) is already \(run.state.name)")
             }
             run.ended = nil
             run.exitCode = nil
-            await transition(&run, to: FlowRun.State(type, name: target.name, message: target.message, at: clock()))
+            await transition(&run, to: requested)
             wake.signal()
             return run
         }
-        switch type {
-        case _ where type.isFinal:
-            if let process {
-                process.terminate(grace: configuration.terminationGrace)
-            } else if !isActive {
-                run.ended = clock()
-                await transition(&run, to: FlowRun.State(type, name: requestedTarget.name, message: target.message, at: clock()))
+        switch state.withLock({ $0.request(id, requested) }) {
+        case .terminate(let process):
+            process.terminate(grace: configuration.terminationGrace)
+        case .whenStarted:
+            // A run being started: its task ends it in the requested state once its process exists.
+            guard type.isFinal else { throw Refusal(description: "flow run \(run.name) is \(run.state.name); it is being started") }
+        case .signal(let process):
+            switch type {
+            case .paused:
+                guard run.state.type == .running else { throw Refusal(description: "flow run \(run.name) is \(run.state.name), not Running") }
+                process.signal(SIGSTOP)
+                if requested.name == "Paused" { requested.name = "Suspended" }
+                await transition(&run, to: requested)
+            case .running:
+                guard run.state.type == .paused else { throw Refusal(description: "flow run \(run.name) is \(run.state.name), not suspended") }
+                process.signal(SIGCONT)
+                await transition(&run, to: requested)
+            default:
+                throw Refusal(description: "flow run \(run.name) is \(run.state.name); it cannot be set to \(requested.name)")
             }
-            // A run being started is ended by its task once its process exists (the requested state is kept there).
-        case .paused:
-            guard let process, run.state.type == .running else { throw Refusal(description: "flow run \(run.name) is \(run.state.name), not Running") }
-            process.signal(SIGSTOP)
-            await transition(&run, to: FlowRun.State(.paused, name: target.name == "Paused" ? "Suspended" : target.name, message: target.message, at: clock()))
-        case .running:
-            guard let process, run.state.type == .paused else { throw Refusal(description: "flow run \(run.name) is \(run.state.name), not suspended") }
-            process.signal(SIGCONT)
-            await transition(&run, to: FlowRun.State(.running, message: target.message, at: clock()))
-        default:
-            guard !isActive else { throw Refusal(description: "flow run \(run.name) is \(run.state.name); it cannot be set to \(target.name)") }
-            await transition(&run, to: FlowRun.State(type, name: target.name, message: target.message, at: clock()))
+        case .notActive:
+            guard type.isFinal || [.scheduled, .pending].contains(type) else {
+                throw Refusal(description: "flow run \(run.name) is \(run.state.name), not running")
+            }
+            if type.isFinal { run.ended = clock() }
+            await transition(&run, to: requested)
             wake.signal()
         }
         return run

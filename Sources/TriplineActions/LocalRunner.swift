@@ -39,19 +39,6 @@ public final class LocalRunner: Service, Sendable {
         }
     }
 
-    /// What the runner knows of a run it is starting or running.
-    struct Active {
-        var deploymentID: UUID
-        var process: RunProcess?
-        /// The final state an action asked for (cancel, change-flow-run-state) while the process runs.
-        var requested: FlowRun.State?
-    }
-
-    struct State {
-        var active: [UUID: Active] = [:]
-        var stopping = false
-    }
-
     let configuration: Configuration
     let store: any FlowRunStore
     let events: any EventSink
@@ -60,7 +47,7 @@ public final class LocalRunner: Service, Sendable {
     let logger: Logger
     let clock: @Sendable () -> Instant
     let wake = WakeSignal()
-    let state = Mutex(State())
+    let state = Mutex(StateMachine<RunProcess>())
     let metricsFactory: any MetricsFactory
     let runningGauge: Gauge
 
@@ -92,7 +79,6 @@ public final class LocalRunner: Service, Sendable {
                     await self.startDue(&group)
                     await self.wake.wait(timeout: self.configuration.pollInterval)
                 }
-                self.terminateAll()
                 await group.waitForAll()
             }
         } onGracefulShutdown: {
@@ -100,20 +86,12 @@ public final class LocalRunner: Service, Sendable {
         }
     }
 
-    /// Stops starting runs and terminates the running ones; ``run()`` returns once they ended.
+    /// Stops starting runs and terminates the running ones (they end Crashed); ``run()`` returns once they ended.
     public func stop() {
-        state.withLock { $0.stopping = true }
-        wake.signal()
-    }
-
-    func terminateAll() {
-        let processes = state.withLock { state -> [RunProcess] in
-            for id in state.active.keys where state.active[id]?.requested == nil {
-                state.active[id]?.requested = FlowRun.State(.crashed, message: "Tripline stopped while the run was running", at: clock())
-            }
-            return state.active.values.compactMap(\.process)
-        }
+        let stopped = FlowRun.State(.crashed, message: "Tripline stopped while the run was running", at: clock())
+        let processes = state.withLock { $0.stop(endingIn: stopped) }
         for process in processes { process.terminate(grace: configuration.terminationGrace) }
+        wake.signal()
     }
 
     /// Runs that were Running (or suspended, or being cancelled) when the server stopped without ending them are
@@ -174,17 +152,10 @@ public final class LocalRunner: Service, Sendable {
                 await transition(&run, to: FlowRun.State(.crashed, message: "the deployment \"\(run.deploymentName)\" is no longer declared", at: clock()))
                 continue
             }
-            let admitted = state.withLock { state -> Bool in
-                guard !state.stopping, state.active[run.id] == nil else { return false }
-                let running = state.active.values.filter { $0.deploymentID == run.deploymentID }.count
-                guard running < deployment.concurrencyLimit else { return false }
-                state.active[run.id] = Active(deploymentID: run.deploymentID)
-                return true
-            }
-            guard admitted else { continue }
+            guard state.withLock({ $0.admit(run.id, deployment: run.deploymentID, limit: deployment.concurrencyLimit) }) else { continue }
             group.addTask {
                 await self.execute(run.id, deployment)
-                self.state.withLock { _ = $0.active.removeValue(forKey: run.id) }
+                self.state.withLock { $0.ended(run.id) }
                 self.wake.signal()
             }
         }
@@ -204,16 +175,12 @@ public final class LocalRunner: Service, Sendable {
             await transition(&run, to: FlowRun.State(.crashed, message: "the command could not be started: \(describe(error))", at: clock()))
             return
         }
-        let earlyRequest = state.withLock { state -> FlowRun.State? in
-            state.active[id]?.process = process
-            return state.active[id]?.requested
-        }
-        if earlyRequest != nil { process.terminate(grace: configuration.terminationGrace) }
+        if state.withLock({ $0.started(id, handle: process) }) { process.terminate(grace: configuration.terminationGrace) }
         run.pid = Int(process.pid)
         run.started = clock()
         await transition(&run, to: FlowRun.State(.running, at: run.started!))
         Counter(label: "tripline_flow_runs_started_total", dimensions: [("deployment", deployment.name)], factory: metricsFactory).increment()
-        runningGauge.record(state.withLock { $0.active.values.filter { $0.process != nil }.count })
+        runningGauge.record(state.withLock { $0.running })
 
         var timedOut = false
         if let timeout = deployment.timeout {
@@ -237,11 +204,8 @@ public final class LocalRunner: Service, Sendable {
             }
         }
         let termination = await process.wait()
-        let requested = state.withLock { state -> FlowRun.State? in
-            state.active[id]?.process = nil
-            return state.active[id]?.requested
-        }
-        runningGauge.record(state.withLock { $0.active.values.filter { $0.process != nil }.count })
+        let requested = state.withLock { $0.exited(id) }
+        runningGauge.record(state.withLock { $0.running })
         // The state may have changed meanwhile (suspend/resume): read the transitions count again.
         if let current = try? await store.flowRun(id: id) { run.transitions = current.transitions; run.state = current.state }
         run.exitCode = termination.exitCode
