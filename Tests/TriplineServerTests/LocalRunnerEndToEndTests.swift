@@ -113,6 +113,11 @@ import TriplineTestTargets
         #expect(try await server.json("GET", "/api/runs/not-a-uuid").0 == 422)
         #expect(try await server.json("GET", "/api/runs/\(UUID().uuidString)").0 == 404)
 
+        let metrics = String(decoding: try await server.request("GET", "/metrics").1, as: UTF8.self)
+        for line in ["tripline_flow_runs_started_total", "tripline_flow_runs_finished_total", "tripline_flow_runs_running"] {
+            #expect(metrics.contains(line), "\(line) in /metrics")
+        }
+        #expect(metrics.split(separator: "\n").contains { $0.hasPrefix("tripline_flow_runs_finished_total") && $0.contains("Failed") && $0.hasSuffix(" 1") })
         let listedByCommand = try server.command(["runs", "ls", "--deployment", "nightly"])
         #expect(listedByCommand.0 == 0 && listedByCommand.1.contains(failedID) && listedByCommand.1.contains("Failed"), "\(listedByCommand.1)")
         let shownByCommand = try server.command(["runs", "show", failedID])

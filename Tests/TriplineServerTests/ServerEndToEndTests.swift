@@ -168,17 +168,9 @@ let twiceInAMinute = """
     }
 
     @Test func refusesToListenBeyondLoopbackWithoutTokens() async throws {
-        let binary = try #require(ServerProcess.executable)
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["serve", "--host", "0.0.0.0", "--port", "4999", "--database", "/tmp/never-\(UUID().uuidString).sqlite", "--rules", "/nonexistent"]
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus != 0)
+        let (status, output) = try ServerProcess.command(
+            ["serve", "--host", "0.0.0.0", "--port", "4999", "--database", "/tmp/never-\(UUID().uuidString).sqlite", "--rules", "/nonexistent"])
+        #expect(status != 0)
         #expect(output.contains("refusing to listen on 0.0.0.0 without API tokens"))
     }
 

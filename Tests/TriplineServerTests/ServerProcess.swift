@@ -94,10 +94,15 @@ final class ServerProcess: @unchecked Sendable {
     /// Runs the `tripline` command against this server (`TRIPLINE_API_URL` set to it); returns its exit status and
     /// output (stdout and stderr together).
     func command(_ arguments: [String]) throws -> (Int32, String) {
+        try Self.command(arguments, environment: ["TRIPLINE_API_URL": "\(baseURL)/api"])
+    }
+
+    /// Runs the `tripline` command with `environment` (the test's own when `nil`); returns its exit status and output.
+    static func command(_ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, String) {
         let process = Process()
-        process.executableURL = try #require(Self.executable)
+        process.executableURL = try #require(executable)
         process.arguments = arguments
-        process.environment = ["TRIPLINE_API_URL": "\(baseURL)/api"]
+        if let environment { process.environment = environment }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
