@@ -73,6 +73,27 @@ import TriplineStorage
         #expect(log.contains("hello from run \(run.name)") && log.contains(#"parameters: {"who":"the tests"}"#), "\(log)")
     }
 
+    @Test func theLogIsCappedAndTheWorkingDirectoryIsRelativeToTheDeclaringFile() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tripline-deployments-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("jobs"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let script = "pwd; i=0; while [ $i -lt 2000 ]; do echo 0123456789012345678901234567890123456789; i=$((i+1)); done"
+        let deployment = Deployment(
+            name: "chatty", command: ["sh", "-c", script], workingDirectory: "jobs",
+            source: SourceLocation(file: folder.appendingPathComponent("chatty.yaml").path, line: 1, column: 1))
+        let harness = try DispatcherHarness(destinations: [], deployments: [deployment], configureRunner: { $0.logLimit = 4096 })
+        harness.start()
+        harness.startRunner()
+        let runID = try await Self.run(harness, "chatty")
+        let run = try #require(try await harness.finished(runID))
+        await harness.stop()
+        #expect(run.state.type == .completed, "a run whose output is cut still completes: \(run.state.message ?? "")")
+        let log = try String(contentsOfFile: run.logPath, encoding: .utf8)
+        #expect(log.hasPrefix(folder.appendingPathComponent("jobs").resolvingSymlinksInPath().path) || log.contains("/jobs\n"), "\(log.prefix(200))")
+        #expect(log.utf8.count < 4096 + 100)
+        #expect(log.hasSuffix("[tripline: output truncated at 4096 bytes]\n"))
+    }
+
     @Test func aFailingCommandEndsFailedWithItsExitCode() async throws {
         let harness = try DispatcherHarness(destinations: [], deployments: [Deployment(name: "broken", command: ["sh", "-c", "echo failing; exit 3"])])
         harness.start()

@@ -163,6 +163,10 @@ let twiceInAMinute = """
         let basic = "Basic " + Data("prefect:admin-token-0123456789".utf8).base64EncodedString()
         #expect(try await server.request("POST", "/api/events/filter", json: "{}", headers: ["Authorization": basic]).0 == 200)
         #expect(try await server.request("GET", "/healthz").0 == 200, "probes need no token")
+        // The local runner's runs need the read scope.
+        #expect(try await server.request("GET", "/api/runs").0 == 401)
+        #expect(try await server.request("GET", "/api/runs", headers: ["Authorization": "Bearer ingest-token-0123456789"]).0 == 403)
+        #expect(try await server.request("GET", "/api/runs", headers: ["Authorization": "Bearer admin-token-0123456789"]).0 == 200)
         #expect(!server.log().contains("0123456789"), "no token appears in the log")
         try await server.stop()
     }
