@@ -8,7 +8,7 @@ extension LocalRunner {
         public var description: String
     }
 
-    /// The deployment named `name`, or with the id `id`.
+    /// The deployment named `name`.
     public func deployment(named name: String) -> Deployment? { deployments.value(named: name) }
 
     /// The deployment with the id `id`.

@@ -79,6 +79,8 @@ public final class LocalRunner: Service, Sendable {
                     await self.startDue(&group)
                     await self.wake.wait(timeout: self.configuration.pollInterval)
                 }
+                // Also when the loop ended by cancellation: the processes are terminated, not waited for.
+                self.stop()
                 await group.waitForAll()
             }
         } onGracefulShutdown: {
