@@ -1,5 +1,5 @@
-import Synchronization
 public import Foundation
+import Synchronization
 public import TriplineCore
 
 extension LocalRunner {
@@ -32,7 +32,9 @@ extension LocalRunner {
     /// - Throws: ``Refusal`` when the run is unknown or the change does not apply to its state.
     @discardableResult
     public func changeState(_ id: UUID, to target: FlowRun.State) async throws -> FlowRun {
-        guard var run = try await store.flowRun(id: id) else { throw Refusal(description: "no local flow run has the id \(id.uuidString.lowercased())") }
+        guard var run = try await store.flowRun(id: id) else {
+            throw Refusal(description: "no local flow run has the id \(id.uuidString.lowercased())")
+        }
         let type = target.type == .cancelling ? FlowRun.StateType.cancelled : target.type
         var requested = target
         requested.type = type

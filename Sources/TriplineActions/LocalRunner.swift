@@ -53,8 +53,10 @@ public final class LocalRunner: Service, Sendable {
 
     /// Creates the runner.
     public init(
-        configuration: Configuration, store: any FlowRunStore, events: any EventSink, deployments: DeploymentDirectory, secrets: SecretResolver = SecretResolver(),
-        logger: Logger, metricsFactory: any MetricsFactory, clock: @escaping @Sendable () -> Instant = { Instant(seconds: Date().timeIntervalSince1970) }
+        configuration: Configuration, store: any FlowRunStore, events: any EventSink, deployments: DeploymentDirectory,
+        secrets: SecretResolver = SecretResolver(),
+        logger: Logger, metricsFactory: any MetricsFactory,
+        clock: @escaping @Sendable () -> Instant = { Instant(seconds: Date().timeIntervalSince1970) }
     ) {
         self.configuration = configuration
         self.store = store
@@ -118,13 +120,17 @@ public final class LocalRunner: Service, Sendable {
     /// key, and wakes the runner. The run starts later, when the deployment has room.
     /// - Returns: The run and whether it is new.
     /// - Throws: When the store or the event log does not take it (worth retrying: the key finds the same run).
-    public func submit(deployment: Deployment, parameters: JSONValue, idempotencyKey: String, createdBy: String?) async throws -> (run: FlowRun, created: Bool) {
+    public func submit(deployment: Deployment, parameters: JSONValue, idempotencyKey: String, createdBy: String?) async throws -> (
+        run: FlowRun, created: Bool
+    ) {
         let id = UUID(stableName: "flow-run:\(idempotencyKey)")
         let text = id.uuidString.lowercased()
         let now = clock()
         let run = FlowRun(
-            id: id, name: "\(deployment.name)-\(text.prefix(8))", deploymentID: deployment.id, deploymentName: deployment.name, flowID: deployment.flowID,
-            flowName: deployment.flowName, parameters: parameters, idempotencyKey: idempotencyKey, state: FlowRun.State(.scheduled, at: now), created: now,
+            id: id, name: "\(deployment.name)-\(text.prefix(8))", deploymentID: deployment.id, deploymentName: deployment.name,
+            flowID: deployment.flowID,
+            flowName: deployment.flowName, parameters: parameters, idempotencyKey: idempotencyKey, state: FlowRun.State(.scheduled, at: now),
+            created: now,
             createdBy: createdBy, logPath: (configuration.runsFolder as NSString).appendingPathComponent("\(text)/output.log"))
         let stored = try await store.createFlowRun(run)
         // The Scheduled event again when the run is still at its first state: an attempt that stored the run may have
@@ -151,7 +157,8 @@ public final class LocalRunner: Service, Sendable {
         for run in waiting {
             guard let deployment = deployments.deployment(id: run.deploymentID) else {
                 var run = run
-                await transition(&run, to: FlowRun.State(.crashed, message: "the deployment \"\(run.deploymentName)\" is no longer declared", at: clock()))
+                await transition(
+                    &run, to: FlowRun.State(.crashed, message: "the deployment \"\(run.deploymentName)\" is no longer declared", at: clock()))
                 continue
             }
             guard state.withLock({ $0.admit(run.id, deployment: run.deploymentID, limit: deployment.concurrencyLimit) }) else { continue }
@@ -209,7 +216,10 @@ public final class LocalRunner: Service, Sendable {
         let requested = state.withLock { $0.exited(id) }
         runningGauge.record(state.withLock { $0.running })
         // The state may have changed meanwhile (suspend/resume): read the transitions count again.
-        if let current = try? await store.flowRun(id: id) { run.transitions = current.transitions; run.state = current.state }
+        if let current = try? await store.flowRun(id: id) {
+            run.transitions = current.transitions
+            run.state = current.state
+        }
         run.exitCode = termination.exitCode
         run.ended = clock()
         run.pid = nil
@@ -227,11 +237,16 @@ public final class LocalRunner: Service, Sendable {
             }
         }
         await transition(&run, to: final)
-        Counter(label: "tripline_flow_runs_finished_total", dimensions: [("deployment", deployment.name), ("state", final.name)], factory: metricsFactory)
-            .increment()
+        Counter(
+            label: "tripline_flow_runs_finished_total", dimensions: [("deployment", deployment.name), ("state", final.name)], factory: metricsFactory
+        )
+        .increment()
         logger.info(
             "flow run ended",
-            metadata: ["flow_run": "\(id.uuidString.lowercased())", "deployment": "\(deployment.name)", "state": "\(final.name)", "exit_code": "\(termination.exitCode)"])
+            metadata: [
+                "flow_run": "\(id.uuidString.lowercased())", "deployment": "\(deployment.name)", "state": "\(final.name)",
+                "exit_code": "\(termination.exitCode)",
+            ])
     }
 
     /// Writes the run's parameters file and builds its process (not started).

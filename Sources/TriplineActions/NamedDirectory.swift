@@ -1,5 +1,5 @@
-import Synchronization
 public import Foundation
+import Synchronization
 public import TriplineCore
 
 /// Things declared in rules/ by name (destinations, deployments), replaced as a whole when the rules are reloaded.

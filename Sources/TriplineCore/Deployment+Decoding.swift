@@ -21,7 +21,8 @@ extension Deployment {
         if let commandNode = reader.required("command", hint: "a list: [program, argument, ...], e.g. [python3, -c, \"print('hi')\"]") {
             if case .string = commandNode.kind {
                 diagnostics.report(
-                    .invalidValue, "must be a list of the program and its arguments, not one string", path: reader.childPath("command"), at: commandNode,
+                    .invalidValue, "must be a list of the program and its arguments, not one string", path: reader.childPath("command"),
+                    at: commandNode,
                     hint: "write [sh, -c, \"...\"] to run a shell line")
             } else if let list = ObjectReader.stringList(commandNode, path: reader.childPath("command"), diagnostics: diagnostics) {
                 if list.isEmpty || list[0].isEmpty {
@@ -33,7 +34,8 @@ extension Deployment {
         var deployment = Deployment(name: name ?? "", command: command, source: node.location)
         if let directory = reader.string("working_directory") {
             if directory.isEmpty {
-                diagnostics.report(.invalidValue, "must not be empty", path: reader.childPath("working_directory"), at: reader.optional("working_directory"))
+                diagnostics.report(
+                    .invalidValue, "must not be empty", path: reader.childPath("working_directory"), at: reader.optional("working_directory"))
             }
             deployment.workingDirectory = directory
         }
@@ -64,7 +66,8 @@ extension Deployment {
         if let timeoutNode = reader.optional("timeout") {
             if let span = Automation.decodeDuration(timeoutNode, path: reader.childPath("timeout"), diagnostics: diagnostics, allowNull: true) {
                 if span <= .zero {
-                    diagnostics.report(.invalidValue, "must be more than 0 seconds (leave it out for no limit)", path: reader.childPath("timeout"), at: timeoutNode)
+                    diagnostics.report(
+                        .invalidValue, "must be more than 0 seconds (leave it out for no limit)", path: reader.childPath("timeout"), at: timeoutNode)
                 } else {
                     deployment.timeout = span
                 }
@@ -72,13 +75,16 @@ extension Deployment {
         }
         if let limit = reader.int("concurrency_limit") {
             if limit < 1 || limit > 1000 {
-                diagnostics.report(.invalidValue, "must be from 1 to 1000", path: reader.childPath("concurrency_limit"), at: reader.optional("concurrency_limit"))
+                diagnostics.report(
+                    .invalidValue, "must be from 1 to 1000", path: reader.childPath("concurrency_limit"), at: reader.optional("concurrency_limit"))
             } else {
                 deployment.concurrencyLimit = limit
             }
         }
         if let flowName = reader.string("flow_name") {
-            if flowName.isEmpty { diagnostics.report(.invalidValue, "must not be empty", path: reader.childPath("flow_name"), at: reader.optional("flow_name")) }
+            if flowName.isEmpty {
+                diagnostics.report(.invalidValue, "must not be empty", path: reader.childPath("flow_name"), at: reader.optional("flow_name"))
+            }
             deployment.flowName = flowName
         }
         deployment.description = reader.string("description") ?? ""

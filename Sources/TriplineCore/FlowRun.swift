@@ -115,7 +115,8 @@ public struct FlowRun: Sendable, Hashable {
         return .object([
             "id": .string(id.uuidString.lowercased()), "name": .string(name), "deployment_id": .string(deploymentID.uuidString.lowercased()),
             "deployment_name": .string(deploymentName), "flow_id": .string(flowID.uuidString.lowercased()), "flow_name": .string(flowName),
-            "parameters": parameters, "idempotency_key": idempotencyKey.map(JSONValue.string) ?? .null, "state_type": .string(self.state.type.rawValue),
+            "parameters": parameters, "idempotency_key": idempotencyKey.map(JSONValue.string) ?? .null,
+            "state_type": .string(self.state.type.rawValue),
             "state_name": .string(self.state.name), "state": .object(state), "created": .string(created.rfc3339),
             "start_time": started.map { .string($0.rfc3339) } ?? .null, "end_time": ended.map { .string($0.rfc3339) } ?? .null,
             "total_run_time": started.map { .double(((ended ?? self.state.timestamp) - $0).seconds) } ?? .double(0),

@@ -1,9 +1,9 @@
 internal import Foundation
-internal import Hummingbird
 internal import HTTPTypes
+internal import Hummingbird
 internal import NIOCore
-internal import TriplineCore
 internal import TriplineActions
+internal import TriplineCore
 
 /// `/api/runs` (Tripline): the local runner's flow runs, each with its state, times, exit code and output.
 struct RunRoutes {
@@ -36,7 +36,8 @@ struct RunRoutes {
             for part in text.split(separator: ",") {
                 guard let type = FlowRun.StateType(text: String(part)) else {
                     throw APIError(
-                        .unprocessableContent, "state: must be one of \(FlowRun.StateType.allCases.map(\.defaultName).joined(separator: ", ")), got \"\(part)\"")
+                        .unprocessableContent,
+                        "state: must be one of \(FlowRun.StateType.allCases.map(\.defaultName).joined(separator: ", ")), got \"\(part)\"")
                 }
                 parsed.append(type)
             }
@@ -44,7 +45,9 @@ struct RunRoutes {
         }
         var limit = 50
         if let text = query["limit"].map(String.init) {
-            guard let value = Int(text), (1...1000).contains(value) else { throw APIError(.unprocessableContent, "limit: must be an integer from 1 to 1000") }
+            guard let value = Int(text), (1...1000).contains(value) else {
+                throw APIError(.unprocessableContent, "limit: must be an integer from 1 to 1000")
+            }
             limit = value
         }
         let runs = try await store.flowRuns(deploymentID: deploymentID, stateTypes: states, limit: limit, oldestFirst: false)
@@ -81,7 +84,11 @@ struct RunRoutes {
             DispatchQueue.global().async {
                 guard let handle = FileHandle(forReadingAtPath: path) else { return continuation.resume(returning: []) }
                 defer { try? handle.close() }
-                if let tailBytes, let end = try? handle.seekToEnd(), end > UInt64(tailBytes) { try? handle.seek(toOffset: end - UInt64(tailBytes)) } else { try? handle.seek(toOffset: 0) }
+                if let tailBytes, let end = try? handle.seekToEnd(), end > UInt64(tailBytes) {
+                    try? handle.seek(toOffset: end - UInt64(tailBytes))
+                } else {
+                    try? handle.seek(toOffset: 0)
+                }
                 continuation.resume(returning: [UInt8]((try? handle.readToEnd()) ?? Data()))
             }
         }

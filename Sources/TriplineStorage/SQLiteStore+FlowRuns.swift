@@ -95,8 +95,10 @@ extension SQLiteStore: FlowRunStore {
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let order = oldestFirst ? "ASC" : "DESC"
             arguments += [limit]
-            return try Row.fetchAll(db, sql: "SELECT * FROM flow_runs \(whereClause) ORDER BY created \(order), rowid \(order) LIMIT ?", arguments: arguments)
-                .map(Self.flowRun)
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM flow_runs \(whereClause) ORDER BY created \(order), rowid \(order) LIMIT ?", arguments: arguments
+            )
+            .map(Self.flowRun)
         }
     }
 
@@ -108,8 +110,10 @@ extension SQLiteStore: FlowRunStore {
             id: UUID(uuidString: row["id"]) ?? UUID(), name: row["name"], deploymentID: UUID(uuidString: row["deployment_id"]) ?? UUID(),
             deploymentName: row["deployment_name"], flowID: UUID(uuidString: row["flow_id"]) ?? UUID(), flowName: row["flow_name"],
             parameters: (try? JSONValue.parse(row["parameters"] as String)) ?? .object([:]), idempotencyKey: row["idempotency_key"], state: state,
-            transitions: row["transitions"], created: Instant(microseconds: row["created"]), started: (row["started"] as Int64?).map(Instant.init(microseconds:)),
-            ended: (row["ended"] as Int64?).map(Instant.init(microseconds:)), exitCode: row["exit_code"], pid: row["pid"], createdBy: row["created_by"],
+            transitions: row["transitions"], created: Instant(microseconds: row["created"]),
+            started: (row["started"] as Int64?).map(Instant.init(microseconds:)),
+            ended: (row["ended"] as Int64?).map(Instant.init(microseconds:)), exitCode: row["exit_code"], pid: row["pid"],
+            createdBy: row["created_by"],
             logPath: row["log_path"])
     }
 }

@@ -22,13 +22,16 @@ extension Tripline {
 
             func run() async throws {
                 var query = ["limit=\(limit)"]
-                if let deployment { query.append("deployment=\(deployment.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? deployment)") }
+                if let deployment {
+                    query.append("deployment=\(deployment.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? deployment)")
+                }
                 if let state { query.append("state=\(state)") }
                 let runs = try await api.json("GET", "/runs?" + query.joined(separator: "&"))
                 if json { return print(runs.jsonText) }
                 let rows = (runs.arrayValue ?? []).map { run in
                     [
-                        run.cell("id"), run.cell("name"), run.cell("deployment_name"), run.cell("state_name"), run.cell("created"), run.cell("exit_code"),
+                        run.cell("id"), run.cell("name"), run.cell("deployment_name"), run.cell("state_name"), run.cell("created"),
+                        run.cell("exit_code"),
                         run["state"]?["message"]?.stringValue ?? "",
                     ]
                 }
@@ -53,7 +56,9 @@ extension Tripline {
                 print("ended      \(run.cell("end_time"))")
                 print("exit code  \(run.cell("exit_code"))")
                 print("parameters \(run["parameters"]?.jsonText ?? "{}")")
-                if run.cell("idempotency_key") != "-" { print("created by \(run.cell("created_by")) (idempotency key \(run.cell("idempotency_key")))") }
+                if run.cell("idempotency_key") != "-" {
+                    print("created by \(run.cell("created_by")) (idempotency key \(run.cell("idempotency_key")))")
+                }
             }
         }
 

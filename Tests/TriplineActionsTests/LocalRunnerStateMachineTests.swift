@@ -35,13 +35,22 @@ import TriplineCore
     @Test func aFinalStateAskedForIsKeptUntilTheProcessEnds() {
         var machine = Machine()
         let run = UUID()
-        guard case .notActive = machine.request(run, cancelled) else { Issue.record("a waiting run is changed directly"); return }
+        guard case .notActive = machine.request(run, cancelled) else {
+            Issue.record("a waiting run is changed directly")
+            return
+        }
         let admitted = machine.admit(run, deployment: deployment, limit: 1)
         #expect(admitted)
-        guard case .whenStarted = machine.request(run, cancelled) else { Issue.record("a starting run is ended by its task"); return }
+        guard case .whenStarted = machine.request(run, cancelled) else {
+            Issue.record("a starting run is ended by its task")
+            return
+        }
         let terminateAtOnce = machine.started(run, handle: 7)
         #expect(terminateAtOnce, "asked to end while starting: terminate at once")
-        guard case .terminate(7) = machine.request(run, cancelled) else { Issue.record("a running run's process is terminated"); return }
+        guard case .terminate(7) = machine.request(run, cancelled) else {
+            Issue.record("a running run's process is terminated")
+            return
+        }
         guard case .signal(7) = machine.request(run, FlowRun.State(.paused, at: Instant(seconds: 0))) else {
             Issue.record("suspending signals the process")
             return

@@ -24,10 +24,14 @@ import TriplineStorage
     }
 
     @Test func aSucceedingCommandGetsItsParametersAndEndsCompleted() async throws {
-        let script = #"echo "stdin: $(cat)"; echo "env: $TRIPLINE_PARAMETERS"; echo "file: $(cat "$TRIPLINE_PARAMETERS_FILE")"; echo "greeting: $GREETING"; echo oops >&2"#
+        let script =
+            #"echo "stdin: $(cat)"; echo "env: $TRIPLINE_PARAMETERS"; echo "file: $(cat "$TRIPLINE_PARAMETERS_FILE")"; echo "greeting: $GREETING"; echo oops >&2"#
         let harness = try DispatcherHarness(
             destinations: [], secrets: ["TEST_GREETING": "hi there"],
-            deployments: [Deployment(name: "hello", command: ["sh", "-c", script], environment: ["GREETING": .environment("TEST_GREETING")], flowName: "greeter")])
+            deployments: [
+                Deployment(
+                    name: "hello", command: ["sh", "-c", script], environment: ["GREETING": .environment("TEST_GREETING")], flowName: "greeter")
+            ])
         harness.start()
         harness.startRunner()
         let runID = try await Self.run(harness, "hello", parameters: ["who": "{{ event.event }}", "n": 3])
@@ -38,18 +42,31 @@ import TriplineStorage
         #expect(run.parameters == ["who": "test.fired", "n": 3])
         #expect(run.started != nil && run.ended != nil)
         let log = try String(contentsOfFile: run.logPath, encoding: .utf8)
-        for line in [#"stdin: {"n":3,"who":"test.fired"}"#, #"env: {"n":3,"who":"test.fired"}"#, #"file: {"n":3,"who":"test.fired"}"#, "greeting: hi there", "oops"] {
+        for line in [
+            #"stdin: {"n":3,"who":"test.fired"}"#, #"env: {"n":3,"who":"test.fired"}"#, #"file: {"n":3,"who":"test.fired"}"#, "greeting: hi there",
+            "oops",
+        ] {
             #expect(log.contains(line), "\(log)")
         }
         let events = harness.stateEvents(runID)
-        #expect(events.map(\.event) == ["prefect.flow-run.Scheduled", "prefect.flow-run.Pending", "prefect.flow-run.Running", "prefect.flow-run.Completed"])
+        #expect(
+            events.map(\.event) == [
+                "prefect.flow-run.Scheduled", "prefect.flow-run.Pending", "prefect.flow-run.Running", "prefect.flow-run.Completed",
+            ])
         let completed = try #require(events.last)
         #expect(completed.resource["prefect.state-type"] == "COMPLETED")
         #expect(completed.resource["prefect.state-name"] == "Completed")
         #expect(completed.resource[Resource.nameLabel] == run.name)
         let deployment = Deployment(name: "hello", command: ["sh"], flowName: "greeter")
-        #expect(completed.related.contains { $0.id == "prefect.deployment.\(deployment.id.uuidString.lowercased())" && $0.role == "deployment" && $0["prefect.resource.name"] == "hello" })
-        #expect(completed.related.contains { $0.id == "prefect.flow.\(deployment.flowID.uuidString.lowercased())" && $0.role == "flow" && $0["prefect.resource.name"] == "greeter" })
+        #expect(
+            completed.related.contains {
+                $0.id == "prefect.deployment.\(deployment.id.uuidString.lowercased())" && $0.role == "deployment"
+                    && $0["prefect.resource.name"] == "hello"
+            })
+        #expect(
+            completed.related.contains {
+                $0.id == "prefect.flow.\(deployment.flowID.uuidString.lowercased())" && $0.role == "flow" && $0["prefect.resource.name"] == "greeter"
+            })
         #expect(completed.payload["intended"] == ["from": "RUNNING", "to": "COMPLETED"])
         #expect(completed.payload["validated_state"]?["type"] == "COMPLETED")
         #expect(completed.payload["initial_state"]?["type"] == "RUNNING")
@@ -58,7 +75,8 @@ import TriplineStorage
     }
 
     @Test func theShippedExampleDeploymentRunsHere() async throws {
-        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../rules/deployments/hello.yaml").standardizedFileURL
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../rules/deployments/hello.yaml")
+            .standardizedFileURL
         let loaded = Deployment.load(text: try String(contentsOf: file, encoding: .utf8), file: file.path)
         #expect(loaded.errors.isEmpty, "\(loaded.errors)")
         let hello = try #require(loaded.deployments.first)
@@ -95,7 +113,8 @@ import TriplineStorage
     }
 
     @Test func aFailingCommandEndsFailedWithItsExitCode() async throws {
-        let harness = try DispatcherHarness(destinations: [], deployments: [Deployment(name: "broken", command: ["sh", "-c", "echo failing; exit 3"])])
+        let harness = try DispatcherHarness(
+            destinations: [], deployments: [Deployment(name: "broken", command: ["sh", "-c", "echo failing; exit 3"])])
         harness.start()
         harness.startRunner()
         let runID = try await Self.run(harness, "broken")
@@ -110,7 +129,8 @@ import TriplineStorage
 
     @Test func aRunOutOfTimeIsTerminatedAndCrashed() async throws {
         let harness = try DispatcherHarness(
-            destinations: [], deployments: [Deployment(name: "slow", command: ["sh", "-c", "trap '' TERM; sleep 30"], timeout: TimeSpan(seconds: 0.5))],
+            destinations: [],
+            deployments: [Deployment(name: "slow", command: ["sh", "-c", "trap '' TERM; sleep 30"], timeout: TimeSpan(seconds: 0.5))],
             configureRunner: { $0.terminationGrace = TimeSpan(seconds: 0.5) })
         harness.start()
         harness.startRunner()
