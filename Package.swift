@@ -115,6 +115,12 @@ let package = Package(
             dependencies: ["TriplineCore"],
             swiftSettings: swiftSettings
         ),
+        // Local HTTP servers standing in for Slack, PagerDuty and webhook targets; used only by tests.
+        .target(
+            name: "TriplineTestTargets",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "tripline",
             dependencies: [
@@ -165,7 +171,7 @@ let package = Package(
         .testTarget(
             name: "TriplineActionsTests",
             dependencies: [
-                "TriplineCore", "TriplineActions", "TriplineStorage", "TriplineTemplates", "TriplineTestKit", "TriplineKafka",
+                "TriplineCore", "TriplineActions", "TriplineStorage", "TriplineTemplates", "TriplineTestKit", "TriplineTestTargets", "TriplineKafka",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
@@ -175,7 +181,7 @@ let package = Package(
         .testTarget(
             name: "TriplineServerTests",
             dependencies: [
-                "TriplineCore", "TriplineServer", "TriplineStorage", "TriplineTestKit", "TriplineIngest", "TriplineKafka",
+                "TriplineCore", "TriplineServer", "TriplineStorage", "TriplineTestKit", "TriplineTestTargets", "TriplineIngest", "TriplineKafka",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

@@ -115,12 +115,16 @@ public struct ActionEnvironment: Sendable {
     public var automations: (any AutomationControl)?
     /// The current time.
     public var clock: @Sendable () -> Instant
+    /// The local runner, for `run-deployment` without a destination and the flow-run actions on its runs.
+    public var runner: LocalRunner?
 
     /// Creates an environment.
     public init(
         templates: any TemplateRenderer, destinations: DestinationDirectory, secrets: SecretResolver = SecretResolver(), events: any EventSink,
-        automations: (any AutomationControl)? = nil, clock: @escaping @Sendable () -> Instant = { Instant(seconds: Date().timeIntervalSince1970) }
+        automations: (any AutomationControl)? = nil, runner: LocalRunner? = nil,
+        clock: @escaping @Sendable () -> Instant = { Instant(seconds: Date().timeIntervalSince1970) }
     ) {
+        self.runner = runner
         self.templates = templates
         self.destinations = destinations
         self.secrets = secrets

@@ -6,6 +6,9 @@ internal import TriplineCore
 /// (`POST /flow_runs/{id}/resume`) and `delete-flow-run` (`DELETE /flow_runs/{id}`). The flow run is the one the
 /// triggering event is about, found as Prefect finds it: the `for_each` label `prefect.resource.id`, else the event's
 /// resource, else its first related `prefect.flow-run.*` resource.
+///
+/// Without a `destination` they act on the local runner's runs (see ``LocalRunner/changeState(_:to:)``): cancel
+/// terminates the process and the run ends Cancelled; suspend stops the process group and resume continues it.
 public struct FlowRunStateHandler: ActionHandler {
     public var actionTypes: [String] { ["cancel-flow-run", "suspend-flow-run", "resume-flow-run", "change-flow-run-state", "delete-flow-run"] }
 
@@ -53,9 +56,7 @@ public struct FlowRunStateHandler: ActionHandler {
     }
 
     public func run(_ execution: ActionExecution) async throws -> ActionSuccess {
-        guard execution.action.fields["destination"] != nil else {
-            throw ActionFailure.configuration("\(execution.action.type) needs a prefect destination (the local runner is not part of this release)")
-        }
+        guard execution.action.fields["destination"] != nil else { return try await runLocally(execution) }
         let destination = try execution.destination(of: [.prefect])
         guard let runID = Self.flowRunID(execution.entry) else {
             throw ActionFailure(.permanent, "the triggering event names no flow run (prefect.flow-run.<id>)")
@@ -92,5 +93,45 @@ public struct FlowRunStateHandler: ActionHandler {
             statusCode: answer.status,
             related: [Resource([Resource.idLabel: "prefect.flow-run.\(runID)", Resource.roleLabel: "target"])],
             details: ["flow_run_id": .string(runID), "destination": .string(destination.name)])
+    }
+
+    /// The action on a run of the local runner.
+    func runLocally(_ execution: ActionExecution) async throws -> ActionSuccess {
+        guard let runner = execution.environment.runner else {
+            throw ActionFailure.configuration("\(execution.action.type) without a destination needs the local runner, which is not running here")
+        }
+        guard let runID = Self.flowRunID(execution.entry) else {
+            throw ActionFailure(.permanent, "the triggering event names no flow run (prefect.flow-run.<id>)")
+        }
+        guard let uuid = UUID(uuidString: runID), try await runner.isLocalRun(uuid) else {
+            throw ActionFailure(.permanent, "flow run \(runID) is not a run of the local runner; name a prefect destination to act on a Prefect server's runs")
+        }
+        let now = execution.environment.clock()
+        let target: FlowRun.State
+        switch execution.action.type {
+        case "cancel-flow-run":
+            target = FlowRun.State(.cancelled, message: "Cancelled by automation \(execution.entry.automationName)", at: now)
+        case "suspend-flow-run":
+            target = FlowRun.State(.paused, name: "Suspended", message: "Suspended by automation \(execution.entry.automationName)", at: now)
+        case "resume-flow-run":
+            target = FlowRun.State(.running, message: "Resumed by automation \(execution.entry.automationName)", at: now)
+        case "change-flow-run-state":
+            guard let text = execution.action.fields["state"]?.stringValue, let type = FlowRun.StateType(text: text) else {
+                throw ActionFailure.configuration("state must be one of \(FlowRun.StateType.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            target = FlowRun.State(type, name: try execution.render("name"), message: try execution.render("message"), at: now)
+        default:
+            throw ActionFailure(.permanent, "\(execution.action.type) is not supported on the local runner's runs")
+        }
+        do {
+            try await runner.changeState(uuid, to: target)
+        } catch let refusal as LocalRunner.Refusal {
+            throw ActionFailure(.permanent, refusal.description)
+        } catch {
+            throw ActionFailure(.retriable, "the local runner could not record the change: \(error)")
+        }
+        return ActionSuccess(
+            related: [Resource([Resource.idLabel: "prefect.flow-run.\(runID)", Resource.roleLabel: "target"])],
+            details: ["flow_run_id": .string(runID), "runner": "local", "state": .string(target.type.rawValue)])
     }
 }

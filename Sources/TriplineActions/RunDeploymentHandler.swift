@@ -6,8 +6,9 @@ internal import TriplineCore
 /// key, so that a repeated attempt returns the run created before instead of a second one. The deployment is named by
 /// `deployment_id`, or by `deployment: flow/deployment`, resolved through `/deployments/name/...`.
 ///
-/// Without a `destination` the action would need Tripline's local runner, which this release does not have: such
-/// an entry fails as a configuration error.
+/// Without a `destination` the action runs on Tripline's local runner (see ``LocalRunner``): the deployment is one
+/// declared in `rules/deployments/`, named by `deployment` or `deployment_id`; the action succeeds once the flow run
+/// is created, and the entry's idempotency key makes a retried action find that run instead of creating another.
 public struct RunDeploymentHandler: ActionHandler {
     public var actionTypes: [String] { ["run-deployment"] }
 
@@ -23,9 +24,7 @@ public struct RunDeploymentHandler: ActionHandler {
         if fields["source"]?.stringValue == "inferred" {
             throw ActionFailure.configuration("source: inferred needs a deployment on the triggering event, which Tripline does not infer; use source: selected")
         }
-        guard fields["destination"] != nil else {
-            throw ActionFailure.configuration("run-deployment needs a prefect destination (the local runner is not part of this release)")
-        }
+        guard fields["destination"] != nil else { return try await runLocally(execution) }
         let destination = try execution.destination(of: [.prefect])
         var api = try execution.secret(destination.url, field: "api_url", of: destination)
         while api.hasSuffix("/") { api.removeLast() }
@@ -88,5 +87,47 @@ public struct RunDeploymentHandler: ActionHandler {
             throw ActionFailure(.retriable, "Prefect's answer for deployment \"\(name)\" has no id")
         }
         return id
+    }
+
+    /// `run-deployment` on the local runner.
+    func runLocally(_ execution: ActionExecution) async throws -> ActionSuccess {
+        guard let runner = execution.environment.runner else {
+            throw ActionFailure.configuration("run-deployment without a destination needs the local runner, which is not running here")
+        }
+        let deployment: Deployment
+        if let text = execution.action.fields["deployment_id"]?.stringValue, let id = UUID(uuidString: text) {
+            guard let found = runner.deployment(id: id) else {
+                throw ActionFailure.configuration("the local runner has no deployment with the id \(text.lowercased()) (declare it in rules/deployments/, or name a prefect destination)")
+            }
+            deployment = found
+        } else if let name = try execution.render("deployment") {
+            guard let found = runner.deployment(named: name) else {
+                let known = runner.deploymentNames
+                throw ActionFailure.configuration(
+                    "no deployment named \"\(name.prefix(100))\" is declared in rules/deployments/" + (known.isEmpty ? "" : " (declared: \(known.joined(separator: ", ")))"))
+            }
+            deployment = found
+        } else {
+            throw ActionFailure.configuration("name the deployment with deployment or deployment_id")
+        }
+        var parameters: JSONValue = .object([:])
+        if let given = execution.action.fields["parameters"], given != .null { parameters = try execution.renderJSON(given, field: "parameters") }
+        let submitted: (run: FlowRun, created: Bool)
+        do {
+            submitted = try await runner.submit(deployment: deployment, parameters: parameters, idempotencyKey: execution.idempotencyKey, createdBy: execution.entry.id)
+        } catch {
+            throw ActionFailure(.retriable, "the local runner could not record the flow run: \(error)")
+        }
+        let run = submitted.run
+        let runID = run.id.uuidString.lowercased()
+        return ActionSuccess(
+            related: [
+                Resource([Resource.idLabel: "prefect.deployment.\(deployment.id.uuidString.lowercased())", Resource.roleLabel: "target", Resource.nameLabel: deployment.name]),
+                Resource([Resource.idLabel: "prefect.flow-run.\(runID)", Resource.roleLabel: "flow-run", Resource.nameLabel: run.name]),
+            ],
+            details: [
+                "flow_run_id": .string(runID), "deployment_id": .string(deployment.id.uuidString.lowercased()), "runner": "local",
+                "created": .bool(submitted.created),
+            ])
     }
 }

@@ -180,7 +180,7 @@ public struct ObjectReader {
 }
 
 /// The candidate nearest to `word` by edit distance, when it is near enough to be a likely typo.
-func closest(to word: String, in candidates: [String]) -> String? {
+public func closest(to word: String, in candidates: [String]) -> String? {
     var best: (String, Int)?
     for candidate in candidates {
         let distance = editDistance(word.lowercased(), candidate.lowercased())

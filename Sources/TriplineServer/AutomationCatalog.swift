@@ -42,6 +42,8 @@ public actor AutomationCatalog {
     private var pausedRules: Set<UUID> = []
     /// The destinations declared in the rules folder, replaced with every successful reload.
     public nonisolated let destinations: DestinationDirectory
+    /// The local runner's deployments declared in the rules folder, replaced with every successful reload.
+    public nonisolated let deployments = DeploymentDirectory()
     /// Checks templates in actions at load time.
     let templates: (any TemplateRenderer)?
     /// Whether the rules folder has been loaded successfully at least once.
@@ -102,20 +104,25 @@ public actor AutomationCatalog {
             return [error]
         }
         var problems = loaded.errors
-        var declared: [Destination] = []
-        do {
-            let found = try RulesLoader.destinations([rulesPath])
-            declared = found.destinations
-            problems += found.errors
-        } catch {
-            problems.append(error)
+        /// What `load` declares, its problems added to `problems`.
+        func collect<T>(_ load: () throws(TriplineError) -> ([T], [TriplineError])) -> [T] {
+            do {
+                let (values, errors) = try load()
+                problems += errors
+                return values
+            } catch {
+                problems.append(error)
+                return []
+            }
         }
+        let declared = collect { () throws(TriplineError) in try RulesLoader.destinations([rulesPath]) }
+        let deployed = collect { () throws(TriplineError) in try RulesLoader.deployments([rulesPath]) }
         if problems.isEmpty {
             let renderer = templates
             var texts: [String: String] = [:]
             for file in Set(loaded.automations.compactMap(\.source?.file)) { texts[file] = try? RulesLoader.text(file) }
             problems += RulesLoader.checkActions(
-                loaded.automations, destinations: declared, check: { (template: String) throws(TriplineError) in try renderer?.check(template) }, texts: texts)
+                loaded.automations, destinations: declared, deployments: deployed, check: { (template: String) throws(TriplineError) in try renderer?.check(template) }, texts: texts)
         }
         if !problems.isEmpty {
             for error in problems { logger.error("invalid rule; keeping the running rules", metadata: ["error": "\(error)"]) }
@@ -143,6 +150,7 @@ public actor AutomationCatalog {
         }
         for index in rules.indices where pausedRules.contains(rules[index].automation.id) { rules[index].automation.enabled = false }
         destinations.replace(declared)
+        deployments.replace(deployed)
         rulesLoaded = true
         metrics.rulesReloads.increment()
         logger.info("rules loaded", metadata: ["automations": "\(rules.count)", "folder": "\(rulesPath)"])

@@ -5,25 +5,45 @@ extension RulesLoader {
     /// Loads the destinations declared under `destinations:` in the rules files under `paths`.
     /// - Returns: The destinations and every problem (including a name declared twice), located by file:line:column.
     public static func destinations(_ paths: [String]) throws(TriplineError) -> (destinations: [Destination], errors: [TriplineError]) {
-        var destinations: [Destination] = []
+        try declared(paths, kind: .destinations, noun: "destination", path: { "destinations.\($0)" }, name: \.name, source: \.source) {
+            let loaded = Destination.load(text: $0, file: $1)
+            return (loaded.destinations, loaded.errors)
+        }
+    }
+
+    /// Loads the local runner's deployments declared in `deployments/` under `paths`.
+    /// - Returns: The deployments and every problem (including a name declared twice), located by file:line:column.
+    public static func deployments(_ paths: [String]) throws(TriplineError) -> (deployments: [Deployment], errors: [TriplineError]) {
+        try declared(paths, kind: .deployments, noun: "deployment", path: { _ in "name" }, name: \.name, source: \.source) {
+            let loaded = Deployment.load(text: $0, file: $1)
+            return (loaded.deployments, loaded.errors)
+        }
+    }
+
+    /// Loads the things of one kind declared by name, reporting a name declared twice.
+    static func declared<T>(
+        _ paths: [String], kind: Kind, noun: String, path: (String) -> String, name: (T) -> String, source: (T) -> SourceLocation?,
+        load: (_ text: String, _ file: String) -> ([T], [TriplineError])
+    ) throws(TriplineError) -> ([T], [TriplineError]) {
+        var values: [T] = []
         var errors: [TriplineError] = []
         var seen: [String: SourceLocation?] = [:]
-        for file in try classifiedRuleFiles(paths) where file.kind == .destinations {
-            let loaded = Destination.load(text: try text(file.path), file: file.path)
-            errors += loaded.errors
-            for destination in loaded.destinations {
-                if let previous = seen[destination.name] {
+        for file in try classifiedRuleFiles(paths) where file.kind == kind {
+            let (loaded, problems) = load(try text(file.path), file.path)
+            errors += problems
+            for value in loaded {
+                if let previous = seen[name(value)] {
                     errors.append(
                         TriplineError(
-                            .invalidValue, "another destination is also named \"\(destination.name)\"", path: "destinations.\(destination.name)",
-                            location: destination.source, hint: previous.map { "first declared at \($0)" }))
+                            .invalidValue, "another \(noun) is also named \"\(name(value))\"", path: path(name(value)), location: source(value),
+                            hint: previous.map { "first declared at \($0)" }))
                     continue
                 }
-                seen[destination.name] = destination.source
-                destinations.append(destination)
+                seen[name(value)] = source(value)
+                values.append(value)
             }
         }
-        return (destinations, errors)
+        return (values, errors)
     }
 
     /// Checks what only the whole rules folder can tell: every action names a destination that is declared and of
@@ -31,11 +51,15 @@ extension RulesLoader {
     /// - Parameters:
     ///   - check: Checks one template's syntax, throwing an error whose location is the line within the template.
     ///   - texts: The rules files' texts by path, used to find each template field's line.
+    ///   - deployments: The local runner's deployments; when given, a `run-deployment` without a destination must name
+    ///     one of them (a `deployment` name written without a template).
     public static func checkActions(
-        _ automations: [Automation], destinations: [Destination], check: (String) throws(TriplineError) -> Void, texts: [String: String] = [:]
+        _ automations: [Automation], destinations: [Destination], deployments: [Deployment]? = nil, check: (String) throws(TriplineError) -> Void,
+        texts: [String: String] = [:]
     ) -> [TriplineError] {
         var errors: [TriplineError] = []
         let byName = Dictionary(destinations.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let deploymentNames = deployments.map { Set($0.map(\.name)) }
         for automation in automations {
             let lists = [("actions", automation.actions), ("actions_on_trigger", automation.actionsOnTrigger)]
             let entries = lists.flatMap { list, actions in actions.enumerated().map { (list: list, index: $0.offset, action: $0.element) } }
@@ -67,6 +91,17 @@ extension RulesLoader {
                                 .invalidValue, "no destination named \"\(name)\" is declared", path: "\(path).destination",
                                 location: fieldNode("destination")?.location ?? automation.source, hint: hint))
                     }
+                }
+                if action.type == "run-deployment", action.fields["destination"] == nil, let deploymentNames,
+                    let name = action.fields["deployment"]?.stringValue, !name.contains("{{"), !name.contains("{%"), !deploymentNames.contains(name)
+                {
+                    let hint =
+                        closest(to: name, in: deploymentNames.sorted()).map { "did you mean \"\($0)\"?" }
+                        ?? (deploymentNames.isEmpty ? "declare it in rules/deployments/, or name a prefect destination" : "declared: \(deploymentNames.sorted().joined(separator: ", "))")
+                    errors.append(
+                        TriplineError(
+                            .invalidValue, "no deployment named \"\(name)\" is declared in deployments/ (without a destination, run-deployment runs it locally)",
+                            path: "\(path).deployment", location: fieldNode("deployment")?.location ?? automation.source, hint: hint))
                 }
                 for (field, value) in action.fields.sorted(by: { $0.key < $1.key }) where !["destination", "retry", "block_document_id"].contains(field) {
                     for (subpath, template) in strings(in: value, path: field) {

@@ -44,6 +44,19 @@ public struct ServerConfiguration: Sendable {
     public var actionConnectionsPerHost = 32
     /// The dispatcher's settings.
     public var dispatcher = Dispatcher.Configuration()
+    /// Where the local runner keeps each flow run's parameters and output; by default `tripline-runs/` next to the
+    /// database.
+    public var runsPath: String?
+    /// What starts each local run's command (see ``LocalRunner/Configuration/launcher``); `tripline serve` sets
+    /// `tripline exec-run`.
+    public var runLauncher: [String] = []
+
+    /// The local runner's folder: ``runsPath``, or `tripline-runs/` in the database's folder.
+    public var runsFolder: String {
+        if let runsPath { return runsPath }
+        let folder = (databasePath as NSString).deletingLastPathComponent
+        return ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent("tripline-runs")
+    }
 
     /// The defaults.
     public init() {}

@@ -76,10 +76,15 @@ public enum TriplineApplication {
         }
         let recorder = DeliveryRecorder(log: store, logger: logger)
 
-        // The action layer: the dispatcher woken by the pipeline's commits.
+        // The action layer: the local runner, and the dispatcher woken by the pipeline's commits.
+        var runnerConfiguration = LocalRunner.Configuration(runsFolder: configuration.runsFolder)
+        runnerConfiguration.launcher = configuration.runLauncher
+        let runner = LocalRunner(
+            configuration: runnerConfiguration, store: store, events: PipelineEventSink(pipeline: pipeline),
+            deployments: catalog.deployments, logger: logger, metricsFactory: metricsFactory)
         let environment = ActionEnvironment(
             templates: templates, destinations: catalog.destinations, events: PipelineEventSink(pipeline: pipeline),
-            automations: CatalogAutomationControl(catalog: catalog))
+            automations: CatalogAutomationControl(catalog: catalog), runner: runner)
         let kafkaProducers = KafkaProducerDirectory(
             destinations: catalog.destinations.all, secrets: environment.secrets, logger: logger, metricsFactory: metricsFactory)
         var dispatcherConfiguration = configuration.dispatcher
@@ -97,6 +102,7 @@ public enum TriplineApplication {
         EventRoutes(pipeline: pipeline, store: store, configuration: configuration, metrics: metrics).register(on: router)
         AutomationRoutes(catalog: catalog).register(on: router)
         DeliveryRoutes(log: store, dispatcher: dispatcher).register(on: router)
+        RunRoutes(store: store, deployments: catalog.deployments).register(on: router)
         WebhookRoutes(catalog: webhooks, pipeline: pipeline, recorder: recorder, log: store, configuration: configuration, metrics: metrics)
             .register(on: router)
         if configuration.benchmarkRoutes {
@@ -124,6 +130,8 @@ public enum TriplineApplication {
             PipelineService(pipeline: pipeline),
             recorder)
         if let shared { application.addServices(ClusterService(store: shared, pipeline: pipeline, catalog: catalog, logger: logger)) }
+        // After the pipeline: stopped before it, so that the runs it terminates announce their end.
+        if configuration.dispatchActions { application.addServices(runner) }
         // Before the dispatcher: stopped after it, so that actions still running are confirmed.
         for producer in kafkaProducers.services { application.addServices(producer) }
         if configuration.dispatchActions { application.addServices(dispatcher) }

@@ -133,6 +133,41 @@ enum PostgresMigrations {
                 "CREATE INDEX webhook_deliveries_slug ON webhook_deliveries(slug, id)",
                 "CREATE INDEX webhook_deliveries_received ON webhook_deliveries(received)",
             ]),
+        Migration(
+            name: "2026-11-23-flow-runs",
+            statements: [
+                // The local runner's flow runs; `runner` is the process whose runner starts and watches the run.
+                """
+                CREATE TABLE flow_runs (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    deployment_id TEXT NOT NULL,
+                    deployment_name TEXT NOT NULL,
+                    flow_id TEXT NOT NULL,
+                    flow_name TEXT NOT NULL,
+                    parameters TEXT NOT NULL,
+                    idempotency_key TEXT UNIQUE,
+                    state_type TEXT NOT NULL,
+                    state_name TEXT NOT NULL,
+                    state_message TEXT,
+                    state_timestamp BIGINT NOT NULL,
+                    transitions BIGINT NOT NULL,
+                    created BIGINT NOT NULL,
+                    started BIGINT,
+                    ended BIGINT,
+                    exit_code BIGINT,
+                    pid BIGINT,
+                    created_by TEXT,
+                    log_path TEXT NOT NULL,
+                    runner TEXT NOT NULL,
+                    seq BIGSERIAL
+                )
+                """,
+                "CREATE INDEX flow_runs_created ON flow_runs(created)",
+                "CREATE INDEX flow_runs_deployment ON flow_runs(deployment_id, created)",
+                "CREATE INDEX flow_runs_state ON flow_runs(state_type, created)",
+                "CREATE INDEX flow_runs_runner ON flow_runs(runner, state_type)",
+            ]),
     ]
 
     static let createLedger = "CREATE TABLE IF NOT EXISTS tripline_migrations (name TEXT PRIMARY KEY, applied BIGINT NOT NULL)"

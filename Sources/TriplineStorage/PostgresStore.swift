@@ -514,7 +514,7 @@ public final class PostgresStore: SharedStore, Sendable {
 
     static let countableTables: Set<String> = [
         "events", "event_resources", "automations", "engine_buckets", "firings", "outbox", "delivery_attempts", "webhook_deliveries",
-        "evaluation_queue",
+        "evaluation_queue", "flow_runs",
     ]
 }
 

@@ -6,8 +6,10 @@ public import TriplineCore
 extension SQLiteStore: Outbox {
     public func claim(limit: Int, now: Instant) async throws -> [OutboxEntry] {
         let skip = claimed.withLock { $0 }
-        let rows = try await pool.read { db in
-            try Row.fetchAll(
+        // The rows are decoded inside the read: a closure returning Sendable values gets GRDB's async read (on its
+        // own queue); one returning rows would get the blocking one, on the cooperative pool.
+        let entries: [OutboxEntry] = try await pool.read { db in
+            let rows = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT o.id, o.firing_id, o.automation_id, o.action_index, o.action, o.attempts, o.attempt_base,
@@ -16,22 +18,23 @@ extension SQLiteStore: Outbox {
                     WHERE o.status = 'pending' AND o.available_at <= ?
                     ORDER BY o.available_at LIMIT ?
                     """, arguments: [now.microseconds, limit + skip.count])
-        }
-        var entries: [OutboxEntry] = []
-        for row in rows {
-            let id: String = row["id"]
-            if skip.contains(id) { continue }
-            guard entries.count < limit else { break }
-            // A row that no longer decodes is still handed out (with a do-nothing placeholder marked invalid), so
-            // that the dispatcher dead-letters it instead of it staying pending for ever.
-            let action = (try? JSONValue.parse(row["action"] as String)).map(Self.action(from:)) ?? Action(type: "invalid-stored-action")
-            let labels = (try? JSONValue.parse(row["labels"] as String))?.objectValue?.compactMapValues(\.stringValue) ?? [:]
-            let event = (row["event_body"] as String?).flatMap { try? Event.decode(JSONValue.parse($0)) }
-            entries.append(
-                OutboxEntry(
-                    id: id, firingID: UUID(uuidString: row["firing_id"]) ?? UUID(), automationID: UUID(uuidString: row["automation_id"]) ?? UUID(),
-                    automationName: row["automation_name"], actionIndex: row["action_index"], action: action, attempts: row["attempts"],
-                    attemptBase: row["attempt_base"], triggeringEvent: event, bucketingLabels: labels, firedAt: Instant(microseconds: row["at"])))
+            var entries: [OutboxEntry] = []
+            for row in rows {
+                let id: String = row["id"]
+                if skip.contains(id) { continue }
+                guard entries.count < limit else { break }
+                // A row that no longer decodes is still handed out (with a do-nothing placeholder marked invalid), so
+                // that the dispatcher dead-letters it instead of it staying pending for ever.
+                let action = (try? JSONValue.parse(row["action"] as String)).map(Self.action(from:)) ?? Action(type: "invalid-stored-action")
+                let labels = (try? JSONValue.parse(row["labels"] as String))?.objectValue?.compactMapValues(\.stringValue) ?? [:]
+                let event = (row["event_body"] as String?).flatMap { try? Event.decode(JSONValue.parse($0)) }
+                entries.append(
+                    OutboxEntry(
+                        id: id, firingID: UUID(uuidString: row["firing_id"]) ?? UUID(), automationID: UUID(uuidString: row["automation_id"]) ?? UUID(),
+                        automationName: row["automation_name"], actionIndex: row["action_index"], action: action, attempts: row["attempts"],
+                        attemptBase: row["attempt_base"], triggeringEvent: event, bucketingLabels: labels, firedAt: Instant(microseconds: row["at"])))
+            }
+            return entries
         }
         let ids = entries.map(\.id)
         claimed.withLock { $0.formUnion(ids) }

@@ -161,6 +161,7 @@ public final class SQLiteStore: DurableStore {
                     );
                     """)
         }
+        registerFlowRunMigrations(&migrator)
         return migrator
     }
 
@@ -395,7 +396,7 @@ public final class SQLiteStore: DurableStore {
 
     /// Counts rows of a table, for tests and diagnostics.
     public func count(table: String) async throws -> Int {
-        guard ["events", "event_resources", "automations", "engine_buckets", "firings", "outbox", "delivery_attempts", "webhook_deliveries"].contains(table)
+        guard ["events", "event_resources", "automations", "engine_buckets", "firings", "outbox", "delivery_attempts", "webhook_deliveries", "flow_runs"].contains(table)
         else { return 0 }
         return try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
     }

@@ -3,7 +3,7 @@ public import TriplineCore
 
 /// Everything the server needs from its database: the durable store, the outbox and both delivery logs. SQLite (one
 /// process, embedded) and PostgreSQL (one or several processes) implement it.
-public protocol TriplineStore: DurableStore, Outbox, DeliveryLog, WebhookDeliveryLog {
+public protocol TriplineStore: DurableStore, Outbox, DeliveryLog, WebhookDeliveryLog, FlowRunStore {
     /// Releases the claims of finished outbox entries once their results are durable (see ``OutboxRecorder``).
     func releaseClaims(_ ids: [String])
     /// Counts rows of a table, for tests and diagnostics.

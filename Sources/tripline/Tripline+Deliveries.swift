@@ -31,6 +31,12 @@ extension Tripline {
 
         /// Sends a request; returns the status and parsed JSON.
         func call(_ method: String, _ path: String) async throws -> (Int, JSONValue) {
+            let (status, data) = try await raw(method, path)
+            return (status, (try? JSONValue.parse(data)) ?? .null)
+        }
+
+        /// Sends a request; returns the status and the body as sent.
+        func raw(_ method: String, _ path: String) async throws -> (Int, Data) {
             guard let url = URL(string: base + path) else { throw ValidationError("not a URL: \(base + path)") }
             var request = URLRequest(url: url)
             request.httpMethod = method
@@ -43,8 +49,7 @@ extension Tripline {
                 printError("error: cannot reach the server at \(base): \(error.localizedDescription) (is `tripline serve` running? see --api-url)")
                 throw ExitCode(1)
             }
-            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-            return (status, (try? JSONValue.parse(data)) ?? .null)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
         }
 
         /// Fails with the server's `detail` unless the status is one of `expected`.

@@ -13,8 +13,8 @@ extension Tripline {
             abstract: "Run the Tripline service: event API, automations API, live feed, trigger engine, on an embedded SQLite database.",
             discussion: """
                 Settings come from flags, then environment variables, then the config file (--config / TRIPLINE_CONFIG, \
-                YAML with the keys host, port, database, database_url, synchronous, rules, retention, max_body_size, api_tokens_file, \
-                log_level, log_format), then defaults. Prefect clients work with PREFECT_API_URL=http://HOST:PORT/api.
+                YAML with the keys host, port, database, database_url, synchronous, rules, runs, retention, max_body_size, \
+                api_tokens_file, log_level, log_format), then defaults. Prefect clients work with PREFECT_API_URL=http://HOST:PORT/api.
 
                 API tokens: TRIPLINE_API_TOKENS_FILE names a file with one token per line, `<ingest|read|admin> <token> \
                 [name]` (blank lines and # comments allowed; tokens of at least 16 characters). Without tokens the server \
@@ -36,6 +36,8 @@ extension Tripline {
         var databaseURL: String?
         @Option(help: "FULL (durable on power loss) or NORMAL (durable on crash) (TRIPLINE_SYNCHRONOUS; default FULL).") var synchronous: String?
         @Option(help: "Rules folder (TRIPLINE_RULES; default rules).") var rules: String?
+        @Option(help: "Folder of the local runner's flow runs: parameters and output (TRIPLINE_RUNS; default tripline-runs next to the database).")
+        var runs: String?
         @Option(help: "How long events are kept, e.g. 7d, 12h, 3600 (TRIPLINE_RETENTION; default 7d).") var retention: String?
         @Option(help: "Largest request body in bytes (TRIPLINE_MAX_BODY_SIZE; default 10485760).") var maxBodySize: Int?
         @Option(help: "File of API tokens (TRIPLINE_API_TOKENS_FILE).") var apiTokensFile: String?
@@ -68,6 +70,10 @@ extension Tripline {
                 throw ValidationError("synchronous must be FULL or NORMAL, got \"\(configuration.synchronous)\"")
             }
             configuration.rulesPath = setting(rules, "TRIPLINE_RULES", "rules") ?? configuration.rulesPath
+            configuration.runsPath = setting(runs, "TRIPLINE_RUNS", "runs")
+            // Local runs start through this executable's `exec-run`, which gives them default signal handling.
+            let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? Bundle.main.executablePath
+            if let executable { configuration.runLauncher = [executable, "exec-run"] }
             if let text = setting(retention, "TRIPLINE_RETENTION", "retention") {
                 guard let span = parseRetention(text), span > .zero else {
                     throw ValidationError("retention must be a duration such as 7d, 12h, 30m or seconds, got \"\(text)\"")
@@ -124,7 +130,10 @@ extension Tripline {
                 throw ValidationError("config file: \(error)")
             }
             guard case .object(let members) = node.kind else { throw ValidationError("config file \(path) must be a mapping of settings") }
-            let known = ["host", "port", "database", "database_url", "synchronous", "rules", "retention", "max_body_size", "api_tokens_file", "log_level", "log_format"]
+            let known = [
+                "host", "port", "database", "database_url", "synchronous", "rules", "runs", "retention", "max_body_size", "api_tokens_file", "log_level",
+                "log_format",
+            ]
             var result: [String: String] = [:]
             for member in members {
                 guard known.contains(member.key) else {

@@ -3,6 +3,7 @@ import TriplineCore
 import TriplineServer
 import TriplineIngest
 import TriplineTemplates
+import Foundation
 
 extension Tripline {
     struct Validate: ParsableCommand {
@@ -33,6 +34,16 @@ extension Tripline {
             var destinationNames: [String: String] = [:]
             var texts: [String: String] = [:]
             var kafkaSources = 0
+            var deployments: [Deployment] = []
+            var deploymentNames: [String: String] = [:]
+            /// Reports a name already taken in `names` (where it was first declared), then records this one.
+            func claim(_ name: String, _ what: String, at source: SourceLocation?, file: String, in names: inout [String: String]) {
+                if let other = names[name] {
+                    print("\(source.map(\.description) ?? file): error: \(what) \"\(name)\" is also declared at \(other)")
+                    problems += 1
+                }
+                names[name] = source?.description ?? file
+            }
             var sourceNames: [String: String] = [:]
             for ruleFile in files {
                 let file = ruleFile.path
@@ -79,11 +90,7 @@ extension Tripline {
                     found = loaded.errors
                     summary = "\(loaded.destinations.count) destination\(loaded.destinations.count == 1 ? "" : "s")"
                     for destination in loaded.destinations {
-                        if let other = destinationNames[destination.name] {
-                            print("\(destination.source.map(\.description) ?? file): error: the destination \"\(destination.name)\" is also declared at \(other)")
-                            problems += 1
-                        }
-                        destinationNames[destination.name] = destination.source?.description ?? file
+                        claim(destination.name, "the destination", at: destination.source, file: file, in: &destinationNames)
                     }
                     destinations += loaded.destinations
                 case .sources:
@@ -92,20 +99,31 @@ extension Tripline {
                     found = loaded.errors + loaded.sources.flatMap { $0.templateProblems(StencilTemplates()) }
                     summary = "\(loaded.sources.count) kafka source\(loaded.sources.count == 1 ? "" : "s")"
                     for source in loaded.sources {
-                        if let other = sourceNames[source.name] {
-                            print("\(source.location.map(\.description) ?? file): error: the source name \"\(source.name)\" is also used at \(other)")
-                            problems += 1
-                        }
-                        sourceNames[source.name] = source.location?.description ?? file
+                        claim(source.name, "the source name", at: source.location, file: file, in: &sourceNames)
                         for (key, value) in source.properties.sorted(by: { $0.key < $1.key }) {
                             guard case .secret(let reference) = value, source.enabled, (try? reference.resolve()) == nil else { continue }
                             if !quiet { print("\(source.location.map(\.description) ?? file): note: \(key) = \(reference) cannot be read here; serve refuses to start this source until it can") }
                         }
                     }
-                default:
-                    print("\(file): error: \(ruleFile.kind.rawValue) are not supported by this version")
-                    problems += 1
-                    continue
+                case .deployments:
+                    let loaded = Deployment.load(text: text, file: file)
+                    found = loaded.errors
+                    summary = "\(loaded.deployments.count) deployment\(loaded.deployments.count == 1 ? "" : "s")"
+                    for deployment in loaded.deployments {
+                        claim(deployment.name, "the deployment", at: deployment.source, file: file, in: &deploymentNames)
+                        for (name, value) in deployment.environment.sorted(by: { $0.key < $1.key }) where value.isReference {
+                            let readable: Bool
+                            switch value {
+                            case .environment(let variable): readable = !(ProcessInfo.processInfo.environment[variable] ?? "").isEmpty
+                            case .file(let path): readable = FileManager.default.isReadableFile(atPath: path)
+                            case .literal: readable = true
+                            }
+                            if !readable, !quiet {
+                                print("\(deployment.source.map(\.description) ?? file): note: environment \(name) = \(value) cannot be read here; runs crash until it can")
+                            }
+                        }
+                    }
+                    deployments += loaded.deployments
                 }
                 for error in found {
                     let location = error.location.map(\.description) ?? file
@@ -117,14 +135,14 @@ extension Tripline {
             // What only the whole set can tell: every destination an action names is declared, templates parse.
             let templates = StencilTemplates()
             let crossErrors = RulesLoader.checkActions(
-                loadedAutomations, destinations: destinations, check: { (template: String) throws(TriplineError) in try templates.check(template) },
+                loadedAutomations, destinations: destinations, deployments: deployments, check: { (template: String) throws(TriplineError) in try templates.check(template) },
                 texts: texts)
             for error in crossErrors {
                 let location = error.location.map(\.description) ?? "rules"
                 print("\(location): error: \(error.message)")
             }
             problems += crossErrors.count
-            print("\(files.count) file\(files.count == 1 ? "" : "s"), \(automations) valid automation\(automations == 1 ? "" : "s"), \(webhooks) webhook endpoint\(webhooks == 1 ? "" : "s"), \(destinations.count) destination\(destinations.count == 1 ? "" : "s"), \(kafkaSources) kafka source\(kafkaSources == 1 ? "" : "s"), \(problems) problem\(problems == 1 ? "" : "s")")
+            print("\(files.count) file\(files.count == 1 ? "" : "s"), \(automations) valid automation\(automations == 1 ? "" : "s"), \(webhooks) webhook endpoint\(webhooks == 1 ? "" : "s"), \(destinations.count) destination\(destinations.count == 1 ? "" : "s"), \(kafkaSources) kafka source\(kafkaSources == 1 ? "" : "s"), \(deployments.count) deployment\(deployments.count == 1 ? "" : "s"), \(problems) problem\(problems == 1 ? "" : "s")")
             if problems > 0 { throw ExitCode(1) }
         }
     }

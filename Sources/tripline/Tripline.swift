@@ -12,6 +12,8 @@ struct Tripline: AsyncParsableCommand {
               tripline explain --automations rules/automations --event event.json
             """,
         version: "0.1.0",
-        subcommands: [Serve.self, Replay.self, Validate.self, Explain.self, Migrate.self, Webhooks.self, Deliveries.self, Bench.self]
+        subcommands: [
+            Serve.self, Replay.self, Validate.self, Explain.self, Migrate.self, Webhooks.self, Deliveries.self, Runs.self, Bench.self, ExecRun.self,
+        ]
     )
 }

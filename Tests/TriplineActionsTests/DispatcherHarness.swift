@@ -27,14 +27,29 @@ final class DispatcherHarness: Sendable {
     let automationID = UUID()
     let runTask = Mutex<Task<Void, any Error>?>(nil)
     let counter = Mutex(0)
+    /// The local runner, over the same store and sink; its runs live in a temporary folder.
+    let runner: LocalRunner
+    let runsFolder = FileManager.default.temporaryDirectory.appendingPathComponent("tripline-runs-\(UUID().uuidString)").path
+    let runnerTask = Mutex<Task<Void, any Error>?>(nil)
+    let environment: ActionEnvironment
 
     init(
         destinations: [Destination], secrets: [String: String] = [:], retry: RetryPolicy = RetryPolicy(maximumAttempts: 4, backoff: .seconds(0), maximumBackoff: .seconds(0)),
-        kafka: KafkaProducerDirectory = KafkaProducerDirectory(), configure: (inout Dispatcher.Configuration) -> Void = { _ in }
+        kafka: KafkaProducerDirectory = KafkaProducerDirectory(), deployments: [Deployment] = [],
+        configure: (inout Dispatcher.Configuration) -> Void = { _ in }, configureRunner: (inout LocalRunner.Configuration) -> Void = { _ in }
     ) throws {
         store = try SQLiteStore(configuration: SQLiteStore.Configuration(path: path), logger: Logger(label: "test"))
-        let environment = ActionEnvironment(
-            templates: StencilTemplates(), destinations: DestinationDirectory(destinations), secrets: SecretResolver(environment: secrets), events: sink)
+        var runnerConfiguration = LocalRunner.Configuration(runsFolder: runsFolder)
+        runnerConfiguration.terminationGrace = .seconds(2)
+        runnerConfiguration.launcher = Self.launcher
+        configureRunner(&runnerConfiguration)
+        runner = LocalRunner(
+            configuration: runnerConfiguration, store: store, events: sink, deployments: DeploymentDirectory(deployments),
+            secrets: SecretResolver(environment: secrets), logger: Logger(label: "runner", factory: { _ in SwiftLogNoOpLogHandler() }),
+            metricsFactory: NOOPMetricsHandler.instance)
+        environment = ActionEnvironment(
+            templates: StencilTemplates(), destinations: DestinationDirectory(destinations), secrets: SecretResolver(environment: secrets), events: sink,
+            runner: runner)
         var configuration = Dispatcher.Configuration()
         configuration.retry = retry
         configure(&configuration)
@@ -43,10 +58,22 @@ final class DispatcherHarness: Sendable {
             logger: Logger(label: "dispatcher", factory: { _ in SwiftLogNoOpLogHandler() }), metricsFactory: NOOPMetricsHandler.instance)
     }
 
+    /// `tripline exec-run`, as `tripline serve` starts runs (the test process's threads block SIGTERM too).
+    static var launcher: [String] {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tripline"),
+            repository.appendingPathComponent(".build/debug/tripline"),
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }.map { [$0.path, "exec-run"] } ?? []
+    }
+
     deinit {
         runTask.withLock { $0?.cancel() }
+        runner.stop()
         try? client.syncShutdown()
         try? FileManager.default.removeItem(atPath: path)
+        try? FileManager.default.removeItem(atPath: runsFolder)
     }
 
     /// Records a firing with `actions`, as the pipeline does, and wakes the dispatcher.
@@ -76,6 +103,34 @@ final class DispatcherHarness: Sendable {
     func stop() async {
         dispatcher.stop()
         _ = try? await runTask.withLock { $0 }?.value
+        await stopRunner()
+    }
+
+    /// Starts the local runner (its recovery first: runs left Running are Crashed).
+    func startRunner() {
+        let runner = self.runner
+        runnerTask.withLock { $0 = Task { try await runner.run() } }
+    }
+
+    /// Stops the local runner; runs still running end Crashed.
+    func stopRunner() async {
+        runner.stop()
+        _ = try? await runnerTask.withLock { $0 }?.value
+    }
+
+    /// Waits until the run `id` is in a final state (or `timeout` passes); returns it.
+    func finished(_ id: UUID, timeout: Duration = .seconds(20)) async throws -> FlowRun? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let run = try await store.flowRun(id: id), run.state.type.isFinal { return run }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return try await store.flowRun(id: id)
+    }
+
+    /// The flow-run state events collected so far, for one run.
+    func stateEvents(_ id: UUID) -> [Event] {
+        sink.all.filter { $0.resource.id == "prefect.flow-run.\(id.uuidString.lowercased())" && $0.event.hasPrefix("prefect.flow-run.") }
     }
 
     /// Waits until none of the deliveries is pending (or `timeout` passes); returns them all.

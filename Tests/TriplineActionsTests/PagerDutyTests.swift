@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import TriplineActions
 import TriplineCore
+import TriplineTestTargets
 import TriplineStorage
 
 /// PagerDuty's Events API v2, against a local server that answers as PagerDuty documents (fixtures/pagerduty).

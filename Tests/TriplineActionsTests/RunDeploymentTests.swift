@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import TriplineActions
 import TriplineCore
+import TriplineTestTargets
 import TriplineStorage
 
 /// run-deployment against a local server that answers as Prefect's API does (create_flow_run returns the existing run

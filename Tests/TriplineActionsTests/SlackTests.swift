@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TriplineActions
 import TriplineCore
+import TriplineTestTargets
 import TriplineStorage
 
 /// Slack incoming webhooks, against a local server that answers as Slack documents (fixtures/slack).

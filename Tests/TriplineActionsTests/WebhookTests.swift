@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import TriplineActions
 import TriplineCore
+import TriplineTestTargets
 import TriplineStorage
 
 /// call-webhook, emit-event, pause/resume, cooldown, re-drive and the chaos run, over real sockets and a real SQLite

@@ -153,6 +153,33 @@ import Testing
         let output = try run(["validate", "rules"])
         #expect(output.status == 0, "\(output.stdout)")
         #expect(output.stdout.contains("0 problems"))
+        #expect(output.stdout.contains("deployments/hello.yaml: ok (1 deployment)"), "\(output.stdout)")
+    }
+
+    @Test func validateChecksDeploymentsAndTheDeploymentsActionsName() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tripline-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("deployments"), withIntermediateDirectories: true)
+        try """
+            - name: nightly
+              command: [sh, -c, "exit 0"]
+            - name: nightly
+              command: [true]
+              workdir: /tmp
+            """.write(to: folder.appendingPathComponent("deployments/d.yaml"), atomically: true, encoding: .utf8)
+        try """
+            name: run it
+            trigger: {type: event, posture: Reactive, expect: [x]}
+            actions:
+              - type: run-deployment
+                source: selected
+                deployment: nightlyy
+            """.write(to: folder.appendingPathComponent("a.yaml"), atomically: true, encoding: .utf8)
+        let output = try run(["validate", folder.path])
+        #expect(output.status == 1)
+        #expect(output.stdout.contains("d.yaml:5:3: error: [1].workdir: unknown field \"workdir\""), "\(output.stdout)")
+        #expect(
+            output.stdout.contains("a.yaml:6:17: error: actions[0].deployment: no deployment named \"nightlyy\"") && output.stdout.contains("did you mean \"nightly\"?"),
+            "\(output.stdout)")
     }
 
     @Test func explainNamesTheFailingCriterion() throws {

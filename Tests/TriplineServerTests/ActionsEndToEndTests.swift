@@ -141,29 +141,15 @@ func webhookRules(port: Int) -> [String: String] {
         #expect(try await server.json("POST", "/api/deliveries/\(id)/retry").0 == 409, "a pending delivery is not re-driven twice")
 
         // The command line: ls, show, retry against the running server.
-        let binary = try #require(ServerProcess.executable)
-        func tripline(_ arguments: [String]) throws -> (Int32, String) {
-            let process = Process()
-            process.executableURL = binary
-            process.arguments = arguments
-            process.environment = ["TRIPLINE_API_URL": "\(server.baseURL)/api"]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, output)
-        }
         for _ in 0..<100 where sink.requests.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
         #expect(sink.requests.count == 1, "the re-driven delivery ran")
-        let listed = try tripline(["deliveries", "ls"])
+        let listed = try server.command(["deliveries", "ls"])
         #expect(listed.0 == 0)
         #expect(listed.1.contains(id) && listed.1.contains("delivered"), "\(listed.1)")
-        let shownByCommand = try tripline(["deliveries", "show", id])
+        let shownByCommand = try server.command(["deliveries", "show", id])
         #expect(shownByCommand.0 == 0)
         #expect(shownByCommand.1.contains("HTTP 400") && shownByCommand.1.contains("success"), "\(shownByCommand.1)")
-        let refused = try tripline(["deliveries", "retry", id])
+        let refused = try server.command(["deliveries", "retry", id])
         #expect(refused.0 != 0 && refused.1.contains("only dead or suppressed"), "\(refused.1)")
         try await server.stop()
         sink.stop()

@@ -163,22 +163,18 @@ let twiceInAMinute = """
         let basic = "Basic " + Data("prefect:admin-token-0123456789".utf8).base64EncodedString()
         #expect(try await server.request("POST", "/api/events/filter", json: "{}", headers: ["Authorization": basic]).0 == 200)
         #expect(try await server.request("GET", "/healthz").0 == 200, "probes need no token")
+        // The local runner's runs need the read scope.
+        #expect(try await server.request("GET", "/api/runs").0 == 401)
+        #expect(try await server.request("GET", "/api/runs", headers: ["Authorization": "Bearer ingest-token-0123456789"]).0 == 403)
+        #expect(try await server.request("GET", "/api/runs", headers: ["Authorization": "Bearer admin-token-0123456789"]).0 == 200)
         #expect(!server.log().contains("0123456789"), "no token appears in the log")
         try await server.stop()
     }
 
     @Test func refusesToListenBeyondLoopbackWithoutTokens() async throws {
-        let binary = try #require(ServerProcess.executable)
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["serve", "--host", "0.0.0.0", "--port", "4999", "--database", "/tmp/never-\(UUID().uuidString).sqlite", "--rules", "/nonexistent"]
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus != 0)
+        let (status, output) = try ServerProcess.command(
+            ["serve", "--host", "0.0.0.0", "--port", "4999", "--database", "/tmp/never-\(UUID().uuidString).sqlite", "--rules", "/nonexistent"])
+        #expect(status != 0)
         #expect(output.contains("refusing to listen on 0.0.0.0 without API tokens"))
     }
 

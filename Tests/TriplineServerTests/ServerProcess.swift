@@ -91,6 +91,27 @@ final class ServerProcess: @unchecked Sendable {
         for _ in 0..<200 where process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
     }
 
+    /// Runs the `tripline` command against this server (`TRIPLINE_API_URL` set to it); returns its exit status and
+    /// output (stdout and stderr together).
+    func command(_ arguments: [String]) throws -> (Int32, String) {
+        try Self.command(arguments, environment: ["TRIPLINE_API_URL": "\(baseURL)/api"])
+    }
+
+    /// Runs the `tripline` command with `environment` (the test's own when `nil`); returns its exit status and output.
+    static func command(_ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = try #require(executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
     func log() -> String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
     /// Sends a request; returns the status and the body.

@@ -274,3 +274,51 @@ extension StoreTests {
         }
     }
 }
+
+extension StoreTests {
+    @Test(arguments: StoreKind.available) func flowRunsAreCreatedOncePerKeyAndListedByState(kind: StoreKind) async throws {
+        let store = try open(try kind.freshLocation())
+        defer { store.close() }
+        let deployment = UUID()
+        func run(_ key: String, at seconds: Double) -> FlowRun {
+            FlowRun(
+                id: UUID(), name: "run-\(key)", deploymentID: deployment, deploymentName: "d", flowID: UUID(), flowName: "f",
+                parameters: ["key": .string(key)], idempotencyKey: key, state: FlowRun.State(.scheduled, at: TestEvents.at(seconds)),
+                created: TestEvents.at(seconds), logPath: "/tmp/\(key).log")
+        }
+        let first = try await store.createFlowRun(run("a", at: 0))
+        #expect(first.created)
+        let again = try await store.createFlowRun(run("a", at: 1))
+        #expect(!again.created)
+        #expect(again.run.id == first.run.id, "a repeated idempotency key finds the run created before")
+        var second = try await store.createFlowRun(run("b", at: 2)).run
+        second.state = FlowRun.State(.running, at: TestEvents.at(3))
+        second.pid = 4242
+        second.transitions = 2
+        try await store.saveFlowRun(second)
+        #expect(try await store.flowRun(id: second.id)?.pid == 4242)
+        #expect(try await store.flowRuns(deploymentID: deployment, stateTypes: nil, limit: 10, oldestFirst: false).map(\.name) == ["run-b", "run-a"])
+        #expect(try await store.flowRuns(deploymentID: nil, stateTypes: [.running], limit: 10, oldestFirst: true).map(\.name) == ["run-b"])
+        #expect(try await store.runnerFlowRuns(stateTypes: [.scheduled], limit: 10).map(\.name) == ["run-a"])
+    }
+}
+
+extension SharedPostgresStoreTests {
+    @Test func eachProcessRunnerSeesOnlyTheRunsItCreated() async throws {
+        let url = try PostgresTestServer.freshDatabase()
+        let first = try open(url)
+        let second = try open(url)
+        defer {
+            first.close()
+            second.close()
+        }
+        let run = FlowRun(
+            id: UUID(), name: "mine", deploymentID: UUID(), deploymentName: "d", flowID: UUID(), flowName: "f", parameters: [:],
+            idempotencyKey: "k", state: FlowRun.State(.scheduled, at: TestEvents.at(0)), created: TestEvents.at(0), logPath: "/tmp/k.log")
+        #expect(try await first.createFlowRun(run).created)
+        #expect(try await !second.createFlowRun(run).created, "the key is unique across processes")
+        #expect(try await first.runnerFlowRuns(stateTypes: [.scheduled], limit: 10).map(\.name) == ["mine"])
+        #expect(try await second.runnerFlowRuns(stateTypes: [.scheduled], limit: 10).isEmpty, "another process never starts it")
+        #expect(try await second.flowRuns(deploymentID: nil, stateTypes: nil, limit: 10, oldestFirst: true).count == 1, "but lists it")
+    }
+}

@@ -1,47 +1,56 @@
-import Foundation
-import HTTPTypes
-import Hummingbird
-import Logging
-import NIOCore
+public import Foundation
+internal import HTTPTypes
+internal import Hummingbird
+internal import Logging
+internal import NIOCore
 import Synchronization
-import Testing
 
 /// A request a fake target received.
-struct ReceivedRequest: Sendable {
-    var method: String
-    var path: String
-    var headers: [String: String]
-    var body: String
-    var at: Date
+public struct ReceivedRequest: Sendable {
+    public var method: String
+    public var path: String
+    /// Header names in lower case.
+    public var headers: [String: String]
+    public var body: String
+    public var at: Date
 }
 
 /// What a fake target answers.
-struct FakeAnswer: Sendable {
-    var status: Int
-    var body: String = ""
-    var headers: [String: String] = [:]
+public struct FakeAnswer: Sendable {
+    public var status: Int
+    public var body: String
+    public var headers: [String: String]
     /// Waits this long before answering (longer than the client's timeout simulates a lost answer).
-    var delay: Duration = .zero
+    public var delay: Duration
+
+    /// Creates an answer.
+    public init(status: Int, body: String = "", headers: [String: String] = [:], delay: Duration = .zero) {
+        self.status = status
+        self.body = body
+        self.headers = headers
+        self.delay = delay
+    }
 }
 
 /// A local HTTP server on a real socket that records every request and answers as the test scripts it: the stand-in
 /// for Slack, PagerDuty and webhook targets, which the tests cannot reach.
-final class FakeTarget: Sendable {
+public final class FakeTarget: Sendable {
     let requests = Mutex<[ReceivedRequest]>([])
     let answer: @Sendable (ReceivedRequest, Int) -> FakeAnswer
     let portBox = Mutex<Int?>(nil)
     let task = Mutex<Task<Void, any Error>?>(nil)
 
     /// - Parameter answer: The answer to the n-th request (0-based).
-    init(answer: @escaping @Sendable (ReceivedRequest, Int) -> FakeAnswer) {
+    public init(answer: @escaping @Sendable (ReceivedRequest, Int) -> FakeAnswer) {
         self.answer = answer
     }
 
-    var port: Int { portBox.withLock { $0 ?? 0 } }
-    var url: String { "http://127.0.0.1:\(port)" }
-    var received: [ReceivedRequest] { requests.withLock { $0 } }
+    public var port: Int { portBox.withLock { $0 ?? 0 } }
+    public var url: String { "http://127.0.0.1:\(port)" }
+    public var received: [ReceivedRequest] { requests.withLock { $0 } }
 
-    func start() async throws {
+    /// Starts listening on a free port of 127.0.0.1.
+    public func start() async throws {
         let router = Router()
         router.on("/**", method: .post) { request, context in try await self.handle(request, context) }
         router.on("/**", method: .put) { request, context in try await self.handle(request, context) }
@@ -53,10 +62,11 @@ final class FakeTarget: Sendable {
             logger: Logger(label: "fake-target", factory: { _ in SwiftLogNoOpLogHandler() }))
         task.withLock { $0 = Task { try await app.run() } }
         for _ in 0..<400 where portBox.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(5)) }
-        #expect(port != 0, "the fake target started")
+        if port == 0 { throw CancellationError() }
     }
 
-    func stop() {
+    /// Stops listening.
+    public func stop() {
         task.withLock { $0?.cancel() }
     }
 
@@ -78,28 +88,5 @@ final class FakeTarget: Sendable {
         var fields = HTTPFields()
         for (name, value) in reply.headers { if let field = HTTPField.Name(name) { fields[field] = value } }
         return Response(status: HTTPResponse.Status(code: reply.status), headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: reply.body)))
-    }
-}
-
-/// The fixtures copied from the shared fixture set (public documentation examples).
-enum Fixture {
-    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
-
-    static func text(_ name: String) throws -> String {
-        try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
-    }
-
-    /// A recorded response fixture (`{status_code, headers, body}`) as a scripted answer.
-    static func answer(_ name: String, retryAfter: String? = nil) throws -> FakeAnswer {
-        let object = try JSONSerialization.jsonObject(with: Data(try text(name).utf8)) as! [String: Any]
-        var headers = object["headers"] as? [String: String] ?? [:]
-        if let retryAfter { headers["Retry-After"] = retryAfter }
-        let body: String
-        if let text = object["body"] as? String {
-            body = text
-        } else {
-            body = String(decoding: try JSONSerialization.data(withJSONObject: object["body"] ?? [:], options: [.sortedKeys]), as: UTF8.self)
-        }
-        return FakeAnswer(status: object["status_code"] as! Int, body: body, headers: headers)
     }
 }
