@@ -9,6 +9,11 @@ Checks afterwards, in the database and at an idempotent webhook sink:
 
 Usage: scripts/cluster-test.py --binary .build/debug/tripline [--database-url postgres://...] [--events 50000]
 Without --database-url it starts a throwaway PostgreSQL (initdb + pg_ctl; as the postgres user when run as root).
+
+With --bench (use a release build) it measures instead, --runs times each: one process on SQLite, then one, two and
+three processes on PostgreSQL, each loaded with --events events by eight clients in batches of --batch; it reports
+ingest (acknowledged events/s), evaluation (events/s until the last one was evaluated and its firing recorded) and
+the actions delivered, as medians.
 """
 
 import argparse
@@ -131,13 +136,124 @@ def post(port, events, timeout=30):
         return response.status
 
 
+def start_servers(binary, folder, ports, database_args, env):
+    processes = []
+    for index, port in enumerate(ports):
+        logfile = open(f"{folder}/serve-{index}.log", "a")
+        processes.append(subprocess.Popen([binary, "serve", "--port", str(port), "--rules", f"{folder}/rules"] + database_args,
+                                          env=env, stdout=logfile, stderr=subprocess.STDOUT))
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                break
+            except Exception:
+                time.sleep(0.1)
+        else:
+            raise SystemExit(f"process {index} did not become ready; see {folder}/serve-{index}.log")
+    return processes
+
+
+def stop_servers(processes):
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def bench(args):
+    folder = tempfile.mkdtemp(prefix="tripline-cluster-bench-")
+    stop_postgres = None
+    try:
+        base_url = args.database_url
+        if base_url is None:
+            base_url, stop_postgres = start_postgres(folder)
+        sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+        threading.Thread(target=sink.serve_forever, daemon=True).start()
+        write_rules(folder, "")
+        env = dict(os.environ, CLUSTER_SINK_URL=f"http://127.0.0.1:{sink.server_port}/hook", TRIPLINE_LOG_LEVEL="warning")
+        resources = max(1, args.events // EVENTS_PER_RESOURCE)
+        expected_firings = resources if args.events // resources >= THRESHOLD else 0
+        results = {}
+        for name, count in [("sqlite", 1), ("postgres", 1), ("postgres", 2), ("postgres", 3)]:
+            for run in range(args.runs):
+                with Sink.lock:
+                    Sink.keys.clear()
+                ports = [free_port() for _ in range(count)]
+                if name == "sqlite":
+                    database_args = ["--database", f"{folder}/bench-{run}-{uuid.uuid4().hex[:6]}.sqlite"]
+                    url = None
+                else:
+                    database = f"bench_{uuid.uuid4().hex[:10]}"
+                    psql(base_url, f"CREATE DATABASE {database}")
+                    url = base_url.replace("/postgres?", f"/{database}?")
+                    database_args = ["--database-url", url]
+                processes = start_servers(args.binary, folder, ports, database_args, env)
+                base = time.time()
+                events = [{"id": str(uuid.uuid4()), "event": "cluster.load",
+                           "occurred": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(base)) + f".{n % 1000:03d}Z",
+                           "resource": {"prefect.resource.id": f"cluster.resource.{n % resources}"}} for n in range(args.events)]
+                batches = [events[i:i + args.batch] for i in range(0, len(events), args.batch)]
+
+                def client(mine, offset):
+                    for i, batch in enumerate(mine):
+                        post(ports[(offset + i) % len(ports)], batch)
+
+                started = time.time()
+                threads = [threading.Thread(target=client, args=(batches[i::8], i)) for i in range(8)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                acknowledged = time.time() - started
+                while True:
+                    if url is None:
+                        evaluated = acknowledged
+                        break
+                    if psql(url, "SELECT count(*) FROM evaluation_queue") == "0" and \
+                            int(psql(url, "SELECT count(*) FROM firings")) >= expected_firings:
+                        evaluated = time.time() - started
+                        break
+                    time.sleep(0.02)
+                deadline = time.time() + 120
+                while time.time() < deadline:
+                    with Sink.lock:
+                        delivered = len(Sink.keys)
+                    if delivered >= expected_firings:
+                        break
+                    time.sleep(0.05)
+                actions = time.time() - started
+                stop_servers(processes)
+                key = f"{name} x{count}"
+                results.setdefault(key, []).append((args.events / acknowledged, args.events / evaluated, delivered, expected_firings / actions))
+                log(f"{key} run {run + 1}: ingest {args.events / acknowledged:,.0f} events/s, evaluated {args.events / evaluated:,.0f} events/s, "
+                    f"{delivered}/{expected_firings} actions delivered after {actions:.1f} s")
+        print()
+        print(f"| setup | ingest (events/s) | evaluated (events/s) | actions delivered/s |")
+        print(f"|---|---|---|---|")
+        for key, rows in results.items():
+            median = lambda values: sorted(values)[len(values) // 2]
+            print(f"| {key} | {median([r[0] for r in rows]):,.0f} | {median([r[1] for r in rows]):,.0f} | {median([r[3] for r in rows]):,.0f} |")
+        return 0
+    finally:
+        if stop_postgres:
+            subprocess.run(stop_postgres, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default=".build/debug/tripline")
     parser.add_argument("--database-url")
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--bench", action="store_true")
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    if args.bench:
+        return bench(args)
     resources = max(1, args.events // EVENTS_PER_RESOURCE)
     folder = tempfile.mkdtemp(prefix="tripline-cluster-")
     stop_postgres = None
