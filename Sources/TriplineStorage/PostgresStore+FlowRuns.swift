@@ -32,7 +32,7 @@ extension PostgresStore: FlowRunStore {
 
     public func saveFlowRun(_ run: FlowRun) async throws {
         try await api.perform { session in
-            try session.execute(
+            _ = try session.update(
                 """
                 UPDATE flow_runs SET state_type = $1, state_name = $2, state_message = $3, state_timestamp = $4, transitions = $5, started = $6,
                     ended = $7, exit_code = $8, pid = $9 WHERE id = $10
