@@ -71,6 +71,9 @@ public protocol StoreTransaction {
     /// the transaction commits (a store shared by several processes queues every new event for the one process that
     /// evaluates; see ``SharedStore``). Stores that evaluate in the ingest transaction have no queue.
     func takeQueuedEvents(limit: Int) throws -> [Event]
+    /// The engine state as committed, read inside the transaction (a shared store's leader reloads it this way, so
+    /// that the reload is serialized with its evaluations).
+    func loadEngineState() throws -> (buckets: [Bucket], auxiliary: JSONValue?)
 }
 
 extension StoreTransaction {
@@ -81,6 +84,10 @@ extension StoreTransaction {
     }
 
     public func takeQueuedEvents(limit: Int) throws -> [Event] { [] }
+
+    public func loadEngineState() throws -> (buckets: [Bucket], auxiliary: JSONValue?) {
+        throw TriplineError(.io, "this store reads the engine state outside transactions")
+    }
 }
 
 extension StoreTransaction {

@@ -173,7 +173,9 @@ final class CommitWriter: Sendable {
             logger.error(
                 "storing a batch of events failed; nothing of it was stored", metadata: ["error": "\(error)", "events": "\(groups.map(\.events.count).reduce(0, +))"])
             for item in batch { item.continuation.resume(throwing: error) }
-            // The transaction rolled back but the in-memory engine may have moved on: reload it before going on.
+            // The transaction rolled back but the in-memory engine may have moved on: reload it before going on. (With a
+            // shared store the writer does not evaluate: there is nothing to reload.)
+            guard evaluates else { return }
             let reloaded = DispatchSemaphore(value: 0)
             Task {
                 await pipeline.recoverAfterFailedCommit()

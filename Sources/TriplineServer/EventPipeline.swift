@@ -88,14 +88,27 @@ public actor EventPipeline {
     }
 
     private func reloadEngineState() async throws {
-        let saved = try await store.loadEngineState()
-        let known = Set(automations.flatMap { $0.trigger.eventTriggers.map(\.id) })
-        var engine = Engine(
-            automations: automations, store: JournalingBucketStore(loading: saved.buckets.filter { known.contains($0.triggerID) }),
-            configuration: engineConfiguration)
-        if let auxiliary = saved.auxiliary { engine.restoreAuxiliaryState(auxiliary) }
-        host.state.withLock { $0 = EngineHost.State(engine: engine) }
-        logger.info("engine state loaded", metadata: ["buckets": "\(saved.buckets.count)", "automations": "\(automations.count)"])
+        let automations = self.automations
+        let configuration = engineConfiguration
+        let host = self.host
+        @Sendable func install(_ saved: (buckets: [Bucket], auxiliary: JSONValue?)) -> Int {
+            let known = Set(automations.flatMap { $0.trigger.eventTriggers.map(\.id) })
+            var engine = Engine(
+                automations: automations, store: JournalingBucketStore(loading: saved.buckets.filter { known.contains($0.triggerID) }),
+                configuration: configuration)
+            if let auxiliary = saved.auxiliary { engine.restoreAuxiliaryState(auxiliary) }
+            host.state.withLock { $0 = EngineHost.State(engine: engine) }
+            return saved.buckets.count
+        }
+        let buckets: Int
+        if let shared {
+            // Read and installed inside a leader transaction: serialized with the evaluations, so that no evaluation
+            // commits between the read and the swap.
+            buckets = try await shared.writeAsLeader { transaction in install(try transaction.loadEngineState()) }
+        } else {
+            buckets = install(try await store.loadEngineState())
+        }
+        logger.info("engine state loaded", metadata: ["buckets": "\(buckets)", "automations": "\(automations.count)"])
     }
 
     /// Swaps in a new set of automations, keeping the state of triggers that still exist.
@@ -148,7 +161,8 @@ public actor EventPipeline {
         wakeDeadlineWaiters()
     }
 
-    /// Reloads the engine from the store after a failed commit (the in-memory engine may have moved on).
+    /// Reloads the engine from the store after a failed commit (the in-memory engine may have moved on). With a
+    /// shared store only a failed evaluation needs it (ingest does not touch the engine), and only on the leader.
     func recoverAfterFailedCommit() async {
         guard leading else { return }
         do {
@@ -276,12 +290,21 @@ public actor EventPipeline {
     public func tick(now: Instant) async {
         guard leading else { return }
         let host = self.host
+        let isShared = shared != nil
         let due = host.state.withLock { $0.engine.nextDeadline }
         do {
             let result = try await engineWrite { transaction -> BatchResult in
                 try host.state.withLock { state in
                     var result = BatchResult()
                     var queue: [(Event, Int)] = []
+                    if isShared {
+                        // Events stored before `now` and not evaluated yet come first: a deadline must not fire for lack
+                        // of an event that arrived in time.
+                        let waiting = try transaction.takeQueuedEvents(limit: 50_000)
+                        if !waiting.isEmpty {
+                            result = try Self.evaluate(queue: waiting.map { ($0, 0) }, now: now, state: &state, transaction: transaction, result: result)
+                        }
+                    }
                     let firings = state.engine.advance(to: now)
                     try Self.record(firings, depth: 0, received: now, engine: state.engine, transaction: transaction, result: &result, queue: &queue)
                     var index = 0
@@ -322,7 +345,9 @@ public actor EventPipeline {
     public func becomeLeader() async throws {
         try await reloadEngineState()
         leading = true
-        // Schedules every proactive deadline, and runs those that fell due while no process led.
+        // First the events that waited while no process led, then every proactive deadline (scheduled again; those
+        // that fell due in the meantime run now).
+        while try await evaluateQueued(limit: 2_000) == 2_000 {}
         await tick(now: Instant(seconds: Date().timeIntervalSince1970))
         wakeDeadlineWaiters()
     }

@@ -48,7 +48,8 @@ public enum TriplineApplication {
         }
         let started = DispatchTime.now().uptimeNanoseconds
         let metrics = ServerMetrics(factory: metricsFactory)
-        let store = try configuration.storeLocation.open(logger: logger)
+        // host:port names this process among those sharing a database: unique while it runs, the same after a restart.
+        let store = try configuration.storeLocation.open(logger: logger, nodeName: "\(ProcessInfo.processInfo.hostName):\(configuration.port)")
         let shared = store as? any SharedStore
         let pipeline = EventPipeline(store: store, automations: [], logger: logger, metrics: metrics, maximumPending: configuration.maximumPendingEvents)
         let templates = StencilTemplates()

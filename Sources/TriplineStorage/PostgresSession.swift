@@ -10,7 +10,7 @@ internal import TriplineCore
 /// Where a PostgreSQL database is, from a `postgres://user:password@host:port/database?sslmode=...` URL (also
 /// `?host=/socket/dir` for a Unix socket). ``description`` never shows the password.
 struct PostgresEndpoint: Sendable, CustomStringConvertible {
-    enum TLSMode: String, Sendable { case disable, prefer, require }
+    enum TLSMode: String, Sendable { case disable, prefer, require, verify }
 
     var host = "127.0.0.1"
     var port = 5432
@@ -40,8 +40,10 @@ struct PostgresEndpoint: Sendable, CustomStringConvertible {
                 switch item.value ?? "" {
                 case "disable": tls = .disable
                 case "allow", "prefer": tls = .prefer
-                case "require", "verify-ca", "verify-full": tls = .require
-                default: throw TriplineError(.usage, "--database-url: sslmode must be disable, prefer or require, got \"\(item.value ?? "")\"")
+                case "require": tls = .require
+                case "verify-ca", "verify-full": tls = .verify
+                default:
+                    throw TriplineError(.usage, "--database-url: sslmode must be disable, prefer, require or verify-full, got \"\(item.value ?? "")\"")
                 }
             case "host": socketDirectory = item.value
             case "application_name", "connect_timeout": continue
@@ -58,18 +60,32 @@ struct PostgresEndpoint: Sendable, CustomStringConvertible {
     var connectionConfiguration: PostgresConnection.Configuration {
         get throws {
             if let socketDirectory {
-                return PostgresConnection.Configuration(
+                var configuration = PostgresConnection.Configuration(
                     unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password, database: database)
+                configuration.options.additionalStartupParameters = Self.sessionSettings
+                return configuration
             }
+            // As libpq: `prefer` and `require` encrypt without checking the certificate, `verify-ca`/`verify-full` check it
+            // against the system's trust store.
+            var unverified = TLSConfiguration.makeClientConfiguration()
+            unverified.certificateVerification = .none
             let tls: PostgresConnection.Configuration.TLS
             switch self.tls {
             case .disable: tls = .disable
-            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: unverified))
+            case .require: tls = .require(try NIOSSLContext(configuration: unverified))
+            case .verify: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
             }
-            return PostgresConnection.Configuration(host: host, port: port, username: user, password: password, database: database, tls: tls)
+            var configuration = PostgresConnection.Configuration(
+                host: host, port: port, username: user, password: password, database: database, tls: tls)
+            configuration.options.additionalStartupParameters = Self.sessionSettings
+            return configuration
         }
     }
+
+    /// Server-side TCP keepalives, so that PostgreSQL notices a vanished process within about 30 s and releases what
+    /// its session held (the evaluation leadership's advisory lock above all).
+    static let sessionSettings = [("tcp_keepalives_idle", "10"), ("tcp_keepalives_interval", "5"), ("tcp_keepalives_count", "4")]
 }
 
 /// A value bound to a statement parameter.
@@ -110,6 +126,13 @@ final class PostgresSession: Sendable {
 
     /// Set by ``close()``: the session does not connect again.
     private let closed = Atomic<Bool>(false)
+    /// The connection of the open transaction: every statement of a transaction runs on the connection that began
+    /// it, and a connection lost in the middle fails the transaction instead of being replaced (statements on a new
+    /// connection would commit one by one).
+    private let pinned = Mutex<PostgresConnection?>(nil)
+    /// The longest a statement may take before its connection is closed (a half-open connection would otherwise hang
+    /// the session for ever).
+    let statementTimeout: TimeAmount = .seconds(120)
 
     /// The open connection, connecting first when there is none or it closed.
     func connection() throws -> PostgresConnection {
@@ -142,7 +165,15 @@ final class PostgresSession: Sendable {
 
     private func run(_ sql: String, _ values: [SQLValue]) throws -> PostgresQueryResult {
         let query = PostgresQuery(unsafeSQL: sql, binds: Self.bindings(values))
-        let connection = try connection()
+        let connection: PostgresConnection
+        if let held = pinned.withLock({ $0 }) {
+            guard !held.isClosed else { throw TriplineError(.io, "the connection to PostgreSQL was lost during a transaction; it rolled back") }
+            connection = held
+        } else {
+            connection = try self.connection()
+        }
+        let timeout = connection.eventLoop.scheduleTask(in: statementTimeout) { let _: EventLoopFuture<Void> = connection.close() }
+        defer { timeout.cancel() }
         do {
             return try connection.query(query, logger: logger).wait()
         } catch {
@@ -155,6 +186,9 @@ final class PostgresSession: Sendable {
     func transaction<T>(_ body: () throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
+        let connection = try self.connection()
+        pinned.withLock { $0 = connection }
+        defer { pinned.withLock { $0 = nil } }
         try execute("BEGIN")
         do {
             let value = try body()
@@ -162,8 +196,25 @@ final class PostgresSession: Sendable {
             return value
         } catch {
             // A failed connection rolled back on its own; otherwise roll back explicitly.
-            if let open = current.withLock({ $0 }), !open.isClosed { _ = try? execute("ROLLBACK") }
+            if !connection.isClosed { _ = try? execute("ROLLBACK") }
             throw error
+        }
+    }
+
+    /// The generation of the connection the open transaction runs on (see ``generation``).
+    var transactionGeneration: Int { generation.load(ordering: .relaxed) }
+
+    /// Runs `transaction(body)`, again (up to three times in all) when PostgreSQL aborted it for a deadlock or a
+    /// serialization failure: for bodies that only write to the database, never to memory.
+    func retryingTransaction<T>(_ body: () throws -> T) throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try transaction(body)
+            } catch where attempt < 3 && ["40P01", "40001"].contains(Self.sqlState(error) ?? "") {
+                attempt += 1
+                logger.debug("retrying a transaction PostgreSQL aborted", metadata: ["sqlstate": "\(Self.sqlState(error) ?? "")"])
+            }
         }
     }
 
@@ -178,11 +229,12 @@ final class PostgresSession: Sendable {
         }
     }
 
-    /// Runs `body` in a transaction on the session's queue, for async callers.
+    /// Runs `body` in a transaction on the session's queue, for async callers; a deadlock or serialization failure
+    /// runs it again (the body must only write to the database).
     func performTransaction<T: Sendable>(_ body: @escaping @Sendable (PostgresSession) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             queue.async {
-                continuation.resume(with: Result { try self.transaction { try body(self) } })
+                continuation.resume(with: Result { try self.retryingTransaction { try body(self) } })
             }
         }
     }
@@ -223,9 +275,13 @@ final class PostgresSession: Sendable {
 
     /// PostgreSQL's own message for a server error, or the error's description.
     static func describe(_ error: any Error) -> String {
-        if let error = error as? PSQLError, let message = error.serverInfo?[.message] {
-            let code = error.serverInfo?[.sqlState].map { " (\($0))" } ?? ""
-            return message + code
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                let code = error.serverInfo?[.sqlState].map { " (\($0))" } ?? ""
+                return message + code
+            }
+            // Connection failures: the code and the underlying error (refused, TLS, timeout); never the configuration.
+            return "\(error.code)" + (error.underlying.map { ": \($0)" } ?? "")
         }
         return String(describing: error)
     }

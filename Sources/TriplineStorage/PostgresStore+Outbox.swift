@@ -4,6 +4,10 @@ import Synchronization
 public import TriplineCore
 
 extension PostgresStore: Outbox {
+    /// The database's clock in microseconds: leases are written and compared on one clock, so that processes on hosts
+    /// whose clocks differ do not take each other's entries early.
+    static let databaseNow = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+
     /// Claims due entries that no live process holds: `FOR UPDATE SKIP LOCKED` keeps two dispatchers from taking the
     /// same row at the same moment, and the lease (renewed while the entry runs) hands an entry whose claimant died to
     /// another process once it ran out.
@@ -15,16 +19,16 @@ extension PostgresStore: Outbox {
                 """
                 WITH claimable AS (
                     SELECT id FROM outbox
-                    WHERE status = 'pending' AND available_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
+                    WHERE status = 'pending' AND available_at <= $1 AND (lease_until IS NULL OR lease_until < \(Self.databaseNow))
                     ORDER BY available_at LIMIT $2 FOR UPDATE SKIP LOCKED
                 ), claimed AS (
-                    UPDATE outbox o SET claimed_by = $3, lease_until = $4 FROM claimable WHERE o.id = claimable.id
+                    UPDATE outbox o SET claimed_by = $3, lease_until = \(Self.databaseNow) + $4 FROM claimable WHERE o.id = claimable.id
                     RETURNING o.id, o.firing_id, o.automation_id, o.action_index, o.action, o.attempts, o.attempt_base, o.available_at
                 )
                 SELECT c.*, f.automation_name, f.labels, f.at, e.body AS event_body
                 FROM claimed c JOIN firings f ON f.id = c.firing_id LEFT JOIN events e ON e.id = f.triggering_event_id
                 ORDER BY c.available_at
-                """, [.int(now.microseconds), .int(limit), .text(me), .int((now + lease).microseconds)])
+                """, [.int(now.microseconds), .int(limit), .text(me), .int(lease.microseconds)])
             return try rows.map { row in
                 let columns = ColumnReader(row)
                 // A row that no longer decodes is still handed out (marked invalid), so that the dispatcher dead-letters
@@ -48,7 +52,8 @@ extension PostgresStore: Outbox {
     public func finish(_ results: [OutboxResult]) async throws {
         defer { releaseClaims(results.map(\.entryID)) }
         guard !results.isEmpty else { return }
-        try await outboxSession.performTransaction { session in try Transaction(session: session, queueNewEvents: true).finishOutbox(results) }
+        let me = processName
+        try await outboxSession.performTransaction { session in try Transaction(session: session, queueNewEvents: true, claimant: me).finishOutbox(results) }
     }
 
     /// Stops renewing the leases of finished entries (their rows were released when the results were recorded).
@@ -82,13 +87,13 @@ extension PostgresStore: Outbox {
                 guard let self else { return }
                 let ids = Array(self.claimed.withLock { $0 })
                 guard !ids.isEmpty else { continue }
-                let until = (Instant.now + self.configuration.leaseDuration).microseconds
+                let lease = self.configuration.leaseDuration.microseconds
                 let me = self.processName
                 do {
                     _ = try await self.outboxSession.perform { session in
                         try session.update(
-                            "UPDATE outbox SET lease_until = $1 WHERE claimed_by = $2 AND id = ANY($3::text[]) AND status = 'pending'",
-                            [.int(until), .text(me), .texts(ids)])
+                            "UPDATE outbox SET lease_until = \(Self.databaseNow) + $1 WHERE claimed_by = $2 AND id = ANY($3::text[]) AND status = 'pending'",
+                            [.int(lease), .text(me), .texts(ids)])
                     }
                 } catch {
                     self.logger.warning("renewing outbox leases failed", metadata: ["error": "\(error)"])

@@ -21,6 +21,10 @@ public final class PostgresStore: SharedStore, Sendable {
         public var leaseDuration: TimeSpan = .seconds(30)
         /// Whether opening the store applies pending migrations (`tripline migrate` applies them by hand).
         public var applyMigrations = true
+        /// This process's name among those sharing the database, written into outbox claims and local flow runs: it
+        /// must be unique among running processes and should stay the same across restarts (`serve` uses
+        /// `host:port`), so that a restarted process finds the local runs it left.
+        public var nodeName: String?
 
         /// Creates settings for the database at `url`.
         public init(url: String) { self.url = url }
@@ -61,7 +65,7 @@ public final class PostgresStore: SharedStore, Sendable {
         leader = PostgresSession(name: "leader", endpoint: endpoint, logger: logger)
         api = PostgresSession(name: "api", endpoint: endpoint, logger: logger)
         outboxSession = PostgresSession(name: "outbox", endpoint: endpoint, logger: logger)
-        processName = "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8).lowercased())"
+        processName = configuration.nodeName ?? "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
         do {
             if configuration.applyMigrations {
                 let applied = try PostgresMigrations.apply(on: api, logger: logger)
@@ -94,12 +98,16 @@ public final class PostgresStore: SharedStore, Sendable {
 
     // MARK: - Writes
 
+    // Ingest transactions only write to the database (the engine runs on the leader), so a deadlock between two
+    // processes storing the same ids is simply retried.
+
     public func write<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) throws -> T) async throws -> T {
-        try await writer.performTransaction { session in try body(Transaction(session: session, queueNewEvents: true)) }
+        let me = processName
+        return try await writer.performTransaction { session in try body(Transaction(session: session, queueNewEvents: true, claimant: me)) }
     }
 
     public func writeBlocking<T>(_ body: (any StoreTransaction) throws -> T) throws -> T {
-        try writer.transaction { try body(Transaction(session: writer, queueNewEvents: true)) }
+        try writer.retryingTransaction { try body(Transaction(session: writer, queueNewEvents: true, claimant: processName)) }
     }
 
     struct Transaction: StoreTransaction {
@@ -107,14 +115,23 @@ public final class PostgresStore: SharedStore, Sendable {
         /// Whether new events go into the evaluation queue (ingest); the leader's own events do not (it evaluates them
         /// in the same transaction).
         let queueNewEvents: Bool
+        /// This process, as written into outbox claims: finishing an entry another process claimed since changes nothing.
+        let claimant: String
 
         func insertEvent(_ event: Event, received: Instant, encoded: String?) throws -> Bool {
             try insertEvents([event], encoded: encoded.map { [$0] } ?? [], received: received)[0]
         }
 
-        func insertEvents(_ events: [Event], encoded: [String], received: Instant) throws -> [Bool] {
-            guard !events.isEmpty else { return [] }
-            let ids = events.map { $0.id.uuidString.lowercased() }
+        func insertEvents(_ given: [Event], encoded givenEncoded: [String], received: Instant) throws -> [Bool] {
+            guard !given.isEmpty else { return [] }
+            let allIDs = given.map { $0.id.uuidString.lowercased() }
+            // An id given twice in the group is stored (and new) only the first time.
+            var seen = Set<String>()
+            var firsts: [Int] = []
+            for (index, id) in allIDs.enumerated() where seen.insert(id).inserted { firsts.append(index) }
+            let events = firsts.map { given[$0] }
+            let encoded = givenEncoded.count == given.count ? firsts.map { givenEncoded[$0] } : []
+            let ids = firsts.map { allIDs[$0] }
             var relatedEvent: [String] = []
             var relatedRole: [String] = []
             var relatedID: [String] = []
@@ -152,8 +169,7 @@ public final class PostgresStore: SharedStore, Sendable {
             var new = Set<String>()
             for row in rows { new.insert(try row.value("id", as: String.self)) }
             if queueNewEvents, !new.isEmpty { try session.execute("SELECT pg_notify('\(PostgresStore.queueChannel)', '')") }
-            // An id given twice in the group is new only the first time.
-            return ids.map { new.remove($0) != nil }
+            return allIDs.map { new.remove($0) != nil }
         }
 
         func takeQueuedEvents(limit: Int) throws -> [Event] {
@@ -170,6 +186,10 @@ public final class PostgresStore: SharedStore, Sendable {
                 if let received = try? row.value("received", as: Int64.self) { event.received = Instant(microseconds: received) }
                 return event
             }
+        }
+
+        func loadEngineState() throws -> (buckets: [Bucket], auxiliary: JSONValue?) {
+            try PostgresStore.engineState(on: session)
         }
 
         func saveBuckets(_ changes: [(address: BucketAddress, bucket: Bucket?)]) throws {
@@ -263,7 +283,8 @@ public final class PostgresStore: SharedStore, Sendable {
                         "UPDATE outbox SET attempts = GREATEST(attempts, $1), last_error = $2, updated = $3 WHERE id = $4",
                         [.int(attempt.number), .text(attempt.error), .int(now), .text(result.entryID)])
                 }
-                // Finishing ends the claim, whatever comes next.
+                // Finishing ends the claim, whatever comes next — unless the lease ran out and another process claimed
+                // the entry since: then that process decides (a delivery is still recorded as delivered).
                 switch result.disposition {
                 case .delivered:
                     try session.execute(
@@ -271,16 +292,20 @@ public final class PostgresStore: SharedStore, Sendable {
                         [.int(now), .text(result.entryID)])
                 case .retry(let at):
                     try session.execute(
-                        "UPDATE outbox SET status = 'pending', available_at = $1, updated = $2, claimed_by = NULL, lease_until = NULL WHERE id = $3",
-                        [.int(at.microseconds), .int(now), .text(result.entryID)])
+                        """
+                        UPDATE outbox SET status = 'pending', available_at = $1, updated = $2, claimed_by = NULL, lease_until = NULL
+                        WHERE id = $3 AND (claimed_by IS NULL OR claimed_by = $4)
+                        """, [.int(at.microseconds), .int(now), .text(result.entryID), .text(claimant)])
                 case .deferred(let until):
                     try session.execute(
-                        "UPDATE outbox SET available_at = $1, claimed_by = NULL, lease_until = NULL WHERE id = $2",
-                        [.int(until.microseconds), .text(result.entryID)])
+                        "UPDATE outbox SET available_at = $1, claimed_by = NULL, lease_until = NULL WHERE id = $2 AND (claimed_by IS NULL OR claimed_by = $3)",
+                        [.int(until.microseconds), .text(result.entryID), .text(claimant)])
                 case .dead(let reason):
                     try session.execute(
-                        "UPDATE outbox SET status = 'dead', last_error = $1, updated = $2, claimed_by = NULL, lease_until = NULL WHERE id = $3",
-                        [.text(reason), .int(now), .text(result.entryID)])
+                        """
+                        UPDATE outbox SET status = 'dead', last_error = $1, updated = $2, claimed_by = NULL, lease_until = NULL
+                        WHERE id = $3 AND (claimed_by IS NULL OR claimed_by = $4)
+                        """, [.text(reason), .int(now), .text(result.entryID), .text(claimant)])
                 }
             }
         }
@@ -318,8 +343,9 @@ public final class PostgresStore: SharedStore, Sendable {
             }
             do {
                 return try session.transaction {
-                    // A connection replaced during the transaction no longer holds the lock: refuse to commit.
-                    let value = try body(Transaction(session: session, queueNewEvents: false))
+                    // The transaction's connection must be the one holding the lock (a replaced one does not).
+                    guard session.transactionGeneration == held else { throw TriplineError(.io, "the leadership was lost with its connection") }
+                    let value = try body(Transaction(session: session, queueNewEvents: false, claimant: self.processName))
                     guard session.generation.load(ordering: .relaxed) == held else {
                         throw TriplineError(.io, "the leadership was lost during an evaluation")
                     }
@@ -420,15 +446,17 @@ public final class PostgresStore: SharedStore, Sendable {
     }
 
     public func loadEngineState() async throws -> (buckets: [Bucket], auxiliary: JSONValue?) {
-        try await api.perform { session in
-            let buckets = try session.execute("SELECT body FROM engine_buckets").map { row in
-                try Bucket(json: JSONValue.parse(row.value("body", as: String.self)))
-            }
-            let auxiliary = try session.execute("SELECT body FROM engine_state WHERE name = 'auxiliary'").first.map { row in
-                try JSONValue.parse(row.value("body", as: String.self))
-            }
-            return (buckets, auxiliary)
+        try await api.perform { session in try Self.engineState(on: session) }
+    }
+
+    static func engineState(on session: PostgresSession) throws -> (buckets: [Bucket], auxiliary: JSONValue?) {
+        let buckets = try session.execute("SELECT body FROM engine_buckets").map { row in
+            try Bucket(json: JSONValue.parse(row.value("body", as: String.self)))
         }
+        let auxiliary = try session.execute("SELECT body FROM engine_state WHERE name = 'auxiliary'").first.map { row in
+            try JSONValue.parse(row.value("body", as: String.self))
+        }
+        return (buckets, auxiliary)
     }
 
     public func storedAutomations() async throws -> [StoredAutomation] {

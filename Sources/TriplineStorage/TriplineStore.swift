@@ -27,14 +27,18 @@ public enum StoreLocation: Sendable, Equatable {
     case postgres(url: String)
 
     /// Opens the store, applying pending migrations.
-    public func open(logger: Logger) throws -> any TriplineStore {
+    /// - Parameter nodeName: This process's name among those sharing a PostgreSQL database (see
+    ///   ``PostgresStore/Configuration/nodeName``).
+    public func open(logger: Logger, nodeName: String? = nil) throws -> any TriplineStore {
         switch self {
         case .sqlite(let path, let synchronous):
             var configuration = SQLiteStore.Configuration(path: path)
             configuration.synchronous = synchronous
             return try SQLiteStore(configuration: configuration, logger: logger)
         case .postgres(let url):
-            return try PostgresStore(configuration: PostgresStore.Configuration(url: url), logger: logger)
+            var configuration = PostgresStore.Configuration(url: url)
+            configuration.nodeName = nodeName
+            return try PostgresStore(configuration: configuration, logger: logger)
         }
     }
 }

@@ -166,7 +166,9 @@ func databaseURLSetting(_ url: String?, environment: [String: String]) throws ->
         password = text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
     guard let password else { return url }
-    components.percentEncodedPassword = password.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? password
+    // Only unreserved ASCII stays as it is; everything else (also non-ASCII letters) is percent-encoded.
+    let unreserved = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+    components.percentEncodedPassword = password.addingPercentEncoding(withAllowedCharacters: unreserved) ?? password
     return components.string ?? url
 }
 

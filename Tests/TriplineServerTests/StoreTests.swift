@@ -168,6 +168,7 @@ extension StoreTests {
     func open(_ url: String, lease: TimeSpan = .seconds(30)) throws -> PostgresStore {
         var configuration = PostgresStore.Configuration(url: url)
         configuration.leaseDuration = lease
+        configuration.nodeName = "test-\(UUID().uuidString.prefix(8))"
         return try PostgresStore(configuration: configuration, logger: Logger(label: "test"))
     }
 
@@ -242,6 +243,8 @@ extension StoreTests {
         try await second.finish(claimedB.map { OutboxResult(entryID: $0.id, attempt: nil, disposition: .delivered) })
         first.close()
         #expect(try await second.claim(limit: 50, now: now + .seconds(1)).isEmpty)
+        // Leases run on the database's clock.
+        try await Task.sleep(for: .milliseconds(1300))
         let later = try await second.claim(limit: 50, now: now + .seconds(3))
         #expect(Set(later.map(\.id)) == Set(claimedA.map(\.id)))
     }
