@@ -116,9 +116,11 @@ extension Destination {
             }
             destination.allowPrivateNetwork = reader.bool("allow_private_network") ?? false
         case .prefect:
+            // A literal URL, or a reference (the server's address usually differs between environments).
             if let url = reader.string("api_url", required: true) {
-                checkURL(url, key: "api_url")
-                destination.url = .literal(url)
+                let value = SecretValue(url)
+                if !value.isReference { checkURL(url, key: "api_url") }
+                destination.url = value
             }
             destination.apiKey = secret("api_key", required: false)
         case .kafka:

@@ -30,7 +30,9 @@ import TriplineCore
 
         /// The lines nested under the first line that reads `key` (for example "livenessProbe:"), at any depth.
         func block(_ key: String) -> Outline {
-            guard let start = lines.firstIndex(where: { $0.text == key || $0.text == "- " + key }) else { return Outline(lines: []) }
+            // The outermost line with that key (a service named like a key deeper down, e.g. under depends_on, wins).
+            let matches = lines.indices.filter { lines[$0].text == key || lines[$0].text == "- " + key }
+            guard let start = matches.min(by: { lines[$0].indent < lines[$1].indent }) else { return Outline(lines: []) }
             let indent = lines[start].indent + (lines[start].text.hasPrefix("- ") ? 2 : 0)
             let rest = lines[(start + 1)...].prefix { $0.indent > indent }
             return Outline(lines: Array(rest))
@@ -154,14 +156,17 @@ import TriplineCore
 
     @Test func composeRunsTriplineAloneAndTheRestOnlyInTheScaleOutProfile() throws {
         let services = Outline(try Self.text("deploy/compose.yaml")).block("services:")
-        #expect(Set(services.keys) == ["tripline", "postgres", "kafka"])
+        #expect(Set(services.keys) == ["tripline", "tripline-shared", "postgres", "kafka"])
         let tripline = services.block("tripline:")
         #expect(tripline.values("profiles").isEmpty)
         #expect(tripline.lines.contains { $0.text == "- tripline-data:/var/lib/tripline" })
         #expect(tripline.lines.contains { $0.text == "- ../rules:/etc/tripline/rules:ro" })
         #expect(tripline.block("secrets:").lines.map(\.text) == ["- tripline_api_tokens"])
-        for optional in ["postgres:", "kafka:"] {
+        for optional in ["tripline-shared:", "postgres:", "kafka:"] {
             #expect(services.block(optional).values("profiles") == ["[scale-out]"], "\(optional)")
         }
+        let shared = services.block("tripline-shared:")
+        #expect(shared.lines.contains { $0.text == "TRIPLINE_DATABASE_URL: postgres://tripline@postgres:5432/tripline?sslmode=disable" })
+        #expect(shared.lines.contains { $0.text == "TRIPLINE_DATABASE_PASSWORD_FILE: /run/secrets/postgres_password" })
     }
 }
