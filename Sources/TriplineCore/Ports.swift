@@ -146,6 +146,8 @@ public protocol SharedStore: DurableStore {
     func automationsVersion() async throws -> Int64
     /// Returns when events were queued for evaluation by any process, or after `timeout`.
     func waitForQueuedEvents(timeout: Duration) async
+    /// How many stored events wait for evaluation.
+    func queuedEventCount() async throws -> Int
 }
 
 /// Sends events into the event log (the action layer's own events, and `emit-event`).

@@ -1,3 +1,4 @@
+internal import CoreMetrics
 internal import Foundation
 internal import Logging
 internal import ServiceLifecycle
@@ -13,6 +14,7 @@ struct ClusterService: Service {
     let store: any SharedStore
     let pipeline: EventPipeline
     let catalog: AutomationCatalog
+    let metrics: ServerMetrics
     let logger: Logger
     /// How often a follower tries to take the leadership, and how often anyone checks for changed automations.
     var checkInterval: Duration = .seconds(1)
@@ -35,6 +37,8 @@ struct ClusterService: Service {
             if ContinuousClock.now - lastCheck >= checkInterval {
                 lastCheck = ContinuousClock.now
                 await checkLeadership()
+                metrics.leading.record(await pipeline.leading ? 1 : 0)
+                if let depth = try? await store.queuedEventCount() { metrics.evaluationQueueDepth.record(depth) }
                 if let version = try? await store.automationsVersion(), version != automationsVersion {
                     automationsVersion = version
                     do {
@@ -65,6 +69,8 @@ struct ClusterService: Service {
         if leads, !leading {
             do {
                 try await pipeline.becomeLeader()
+                metrics.leadershipTakeovers.increment()
+                metrics.leading.record(1)
                 logger.info("this process now leads the evaluation of triggers")
             } catch {
                 logger.error("taking over the evaluation failed; retrying", metadata: ["error": "\(error)"])
@@ -72,6 +78,7 @@ struct ClusterService: Service {
             }
         } else if !leads, leading {
             await pipeline.resignLeadership()
+            metrics.leading.record(0)
             logger.warning("this process lost the evaluation leadership; another process takes over")
         }
     }

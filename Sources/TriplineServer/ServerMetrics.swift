@@ -17,6 +17,12 @@ public struct ServerMetrics: Sendable {
     let liveSubscribers: Gauge
     let authenticationFailures: Counter
     let rulesReloads: Counter
+    /// With a shared database: 1 while this process leads the evaluation, else 0.
+    let leading: Gauge
+    /// With a shared database: events stored by any process and not evaluated yet.
+    let evaluationQueueDepth: Gauge
+    /// With a shared database: how often this process took the leadership.
+    let leadershipTakeovers: Counter
 
     /// Creates the metrics with `factory`.
     public init(factory: any MetricsFactory) {
@@ -35,6 +41,9 @@ public struct ServerMetrics: Sendable {
         liveSubscribers = Gauge(label: "tripline_live_subscribers", factory: factory)
         authenticationFailures = Counter(label: "tripline_authentication_failures_total", factory: factory)
         rulesReloads = Counter(label: "tripline_rules_reloads_total", factory: factory)
+        leading = Gauge(label: "tripline_evaluation_leader", factory: factory)
+        evaluationQueueDepth = Gauge(label: "tripline_evaluation_queue_depth", factory: factory)
+        leadershipTakeovers = Counter(label: "tripline_evaluation_takeovers_total", factory: factory)
     }
 
     /// Counts a webhook delivery by endpoint and outcome (`accepted`, `ignored`, `rejected`) and records its latency.

@@ -130,7 +130,7 @@ public enum TriplineApplication {
             RetentionService(store: store, deliveries: store, retention: configuration.retention, logger: logger),
             PipelineService(pipeline: pipeline),
             recorder)
-        if let shared { application.addServices(ClusterService(store: shared, pipeline: pipeline, catalog: catalog, logger: logger)) }
+        if let shared { application.addServices(ClusterService(store: shared, pipeline: pipeline, catalog: catalog, metrics: metrics, logger: logger)) }
         // After the pipeline: stopped before it, so that the runs it terminates announce their end.
         if configuration.dispatchActions { application.addServices(runner) }
         // Before the dispatcher: stopped after it, so that actions still running are confirmed.
@@ -225,6 +225,11 @@ struct HealthRoutes {
         } catch {
             throw APIError(.serviceUnavailable, "the database is not readable")
         }
-        return jsonResponse(["status": "ready", "automations": .int(Int64(await catalog.all().count)), "open_buckets": .int(Int64(await pipeline.openBuckets()))])
+        var answer: [String: JSONValue] = [
+            "status": "ready", "automations": .int(Int64(await catalog.all().count)), "open_buckets": .int(Int64(await pipeline.openBuckets())),
+        ]
+        // On a shared database: whether this process evaluates the triggers now (any process may take over).
+        if pipeline.shared != nil { answer["role"] = .string(await pipeline.leading ? "leader" : "follower") }
+        return jsonResponse(.object(answer))
     }
 }

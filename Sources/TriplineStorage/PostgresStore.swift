@@ -371,6 +371,10 @@ public final class PostgresStore: SharedStore, Sendable {
         }
     }
 
+    public func queuedEventCount() async throws -> Int {
+        try await count(table: "evaluation_queue")
+    }
+
     public func waitForQueuedEvents(timeout: Duration) async {
         startListening()
         await queuedSignal.wait(timeout: timeout)

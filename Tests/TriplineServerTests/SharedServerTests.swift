@@ -47,15 +47,26 @@ import Testing
         #expect(try await first.request("DELETE", "/api/automations/\(id)").0 == 204)
         #expect(try await eventually(5) { try await second.request("GET", "/api/automations/\(id)").0 == 404 }, "and so does its deletion")
 
-        // The leader goes away; the other process takes over the evaluation.
-        let leader = first.log().contains("now leads the evaluation") ? first : second
+        // One process leads, the other follows; both say so.
+        func role(_ server: ServerProcess) async throws -> String? {
+            ((try await server.json("GET", "/readyz")).1 as? [String: Any])?["role"] as? String
+        }
+        let roles = [try await role(first), try await role(second)]
+        #expect(roles.sorted { ($0 ?? "") < ($1 ?? "") } == ["follower", "leader"])
+        let leader = roles[0] == "leader" ? first : second
         let other = leader === first ? second : first
+        let metrics = String(decoding: try await leader.request("GET", "/metrics").1, as: UTF8.self)
+        #expect(metrics.contains("tripline_evaluation_leader 1"))
+        #expect(metrics.contains("tripline_evaluation_queue_depth"))
+
+        // The leader goes away; the other process takes over the evaluation.
         try await leader.kill9()
         #expect(try await other.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(4, "job.failed", resource: "job.b"), TestEvent.json(5, "job.failed", resource: "job.b")])).0 == 204)
         #expect(
             try await eventually(15) { try await firings(other).filter { $0["automation"] as? String == "twice in a minute" }.count == 2 },
             "the survivor leads and fires")
         #expect(other.log().contains("now leads the evaluation"))
+        #expect(try await role(other) == "leader")
         try await other.stop()
     }
 }
