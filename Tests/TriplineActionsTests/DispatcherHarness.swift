@@ -9,6 +9,7 @@ import TriplineCore
 import TriplineStorage
 import TriplineTemplates
 import TriplineTestKit
+import TriplineTestTargets
 
 /// Collects the events the action layer emits.
 final class CollectingSink: EventSink {
@@ -17,10 +18,12 @@ final class CollectingSink: EventSink {
     var all: [Event] { events.withLock { $0 } }
 }
 
-/// A dispatcher over a real SQLite file and a real HTTP client, with firings written as the pipeline writes them.
+/// A dispatcher over a real database and a real HTTP client, with firings written as the pipeline writes them. The
+/// database is an SQLite file, or with `TRIPLINE_TEST_STORE=postgres` a fresh PostgreSQL database (CI runs this suite
+/// both ways).
 final class DispatcherHarness: Sendable {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("tripline-actions-\(UUID().uuidString).sqlite").path
-    let store: SQLiteStore
+    let store: any TriplineStore
     let sink = CollectingSink()
     let client = HTTPClient(eventLoopGroupProvider: .singleton)
     let dispatcher: Dispatcher
@@ -38,7 +41,10 @@ final class DispatcherHarness: Sendable {
         kafka: KafkaProducerDirectory = KafkaProducerDirectory(), deployments: [Deployment] = [],
         configure: (inout Dispatcher.Configuration) -> Void = { _ in }, configureRunner: (inout LocalRunner.Configuration) -> Void = { _ in }
     ) throws {
-        store = try SQLiteStore(configuration: SQLiteStore.Configuration(path: path), logger: Logger(label: "test"))
+        let location: StoreLocation =
+            ProcessInfo.processInfo.environment["TRIPLINE_TEST_STORE"] == "postgres"
+            ? .postgres(url: try PostgresTestServer.freshDatabase()) : .sqlite(path: path, synchronous: "FULL")
+        store = try location.open(logger: Logger(label: "test"), nodeName: "test-\(UUID().uuidString.prefix(8))")
         var runnerConfiguration = LocalRunner.Configuration(runsFolder: runsFolder)
         runnerConfiguration.terminationGrace = .seconds(2)
         runnerConfiguration.launcher = Self.launcher
@@ -69,6 +75,7 @@ final class DispatcherHarness: Sendable {
     }
 
     deinit {
+        store.close()
         runTask.withLock { $0?.cancel() }
         runner.stop()
         try? client.syncShutdown()

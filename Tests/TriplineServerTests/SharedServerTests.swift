@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TriplineTestTargets
 
 /// Two `tripline serve` processes on one PostgreSQL database, over real sockets.
 @Suite(.serialized, .enabled(if: PostgresTestServer.enabled)) struct SharedServerTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import TriplineTestTargets
 import TriplineCore
 import TriplineStorage
 import TriplineTestKit
