@@ -138,6 +138,7 @@ def post(port, events, timeout=30):
 
 
 def start_servers(binary, folder, ports, database_args, env):
+    """Starts one `tripline serve` per port, each once the previous one is ready; returns the processes."""
     processes = []
     for index, port in enumerate(ports):
         logfile = open(f"{folder}/serve-{index}.log", "a")
@@ -150,6 +151,8 @@ def start_servers(binary, folder, ports, database_args, env):
             except Exception:
                 time.sleep(0.1)
         else:
+            for process in processes:
+                process.kill()
             raise SystemExit(f"process {index} did not become ready; see {folder}/serve-{index}.log")
     return processes
 
@@ -275,23 +278,8 @@ def main():
         env = dict(os.environ, CLUSTER_SINK_URL=f"http://127.0.0.1:{sink.server_port}/hook", TRIPLINE_LOG_LEVEL="info")
         ports = [free_port() for _ in range(3)]
 
-        def start(index):
-            logfile = open(f"{folder}/serve-{index}.log", "a")
-            processes[index] = subprocess.Popen(
-                [args.binary, "serve", "--database-url", url, "--port", str(ports[index]), "--rules", f"{folder}/rules"],
-                env=env, stdout=logfile, stderr=subprocess.STDOUT)
-
-        # One at a time, so that the first one applies the migrations and leads.
-        for index in range(3):
-            start(index)
-            for _ in range(300):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{ports[index]}/readyz", timeout=2)
-                    break
-                except Exception:
-                    time.sleep(0.1)
-            else:
-                raise SystemExit(f"process {index} did not become ready; see {folder}/serve-{index}.log")
+        # One at a time (start_servers waits for each to be ready), so that the first one applies the migrations and leads.
+        processes.update(enumerate(start_servers(args.binary, folder, ports, ["--database-url", url], env)))
         log(f"3 processes ready on ports {ports}")
 
         def leader_index():
