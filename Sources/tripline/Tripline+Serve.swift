@@ -10,7 +10,7 @@ import TriplineServer
 extension Tripline {
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run the Tripline service: event API, automations API, live feed, trigger engine, on an embedded SQLite database.",
+            abstract: "Run the Tripline service: event API, automations API, live feed, trigger engine, actions; on an embedded SQLite database, or on PostgreSQL shared with other tripline processes (--database-url).",
             discussion: """
                 Settings come from flags, then environment variables, then the config file (--config / TRIPLINE_CONFIG, \
                 YAML with the keys host, port, database, database_url, synchronous, rules, runs, retention, max_body_size, \
