@@ -158,6 +158,32 @@ final class PostgresSession: Sendable {
         try run(sql, values).rows
     }
 
+    /// Runs one query and hands each row to `onRow` as it arrives, without holding the whole result in memory: the rows
+    /// are read with back-pressure by a task (so `onRow`'s work, such as decoding, runs on Swift's pool, not on the
+    /// connection's event loop) while the calling thread waits.
+    func stream(_ sql: String, _ values: [SQLValue] = [], onRow: @escaping @Sendable (PostgresRow) throws -> Void) throws {
+        let query = PostgresQuery(unsafeSQL: sql, binds: Self.bindings(values))
+        let connection = try pinned.withLock({ $0 }) ?? self.connection()
+        let timeout = connection.eventLoop.scheduleTask(in: statementTimeout) { let _: EventLoopFuture<Void> = connection.close() }
+        defer { timeout.cancel() }
+        let failure = Mutex<(any Error)?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let logger = self.logger
+        Task {
+            do {
+                for try await row in try await connection.query(query, logger: logger) { try onRow(row) }
+            } catch {
+                failure.withLock { $0 = error }
+            }
+            done.signal()
+        }
+        done.wait()
+        if let error = failure.withLock({ $0 }) {
+            if connection.isClosed { current.withLock { $0 = nil } }
+            throw StorageError(statement: sql, underlying: error)
+        }
+    }
+
     /// Runs one statement and returns how many rows it changed.
     func update(_ sql: String, _ values: [SQLValue] = []) throws -> Int {
         try run(sql, values).metadata.rows ?? 0

@@ -435,17 +435,18 @@ public final class PostgresStore: SharedStore, Sendable {
             if let ids = filter.ids, !ids.isEmpty { conditions.append("id = ANY(\(parameter(.texts(ids.map { $0.uuidString.lowercased() })))::text[])") }
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let order = filter.ascending ? "ASC" : "DESC"
-            let rows = try session.execute("SELECT body, received FROM events \(whereClause) ORDER BY occurred \(order), seq \(order)", values)
-            var events: [Event] = []
-            var total = 0
-            for row in rows {
-                guard let body = try? row.value("body", as: String.self), var event = try? Event.decode(JSONValue.parse(body)) else { continue }
+            // Streamed: only the page is kept, however many events match (the total counts them all).
+            let page = Mutex(EventPage(events: [], total: 0))
+            try session.stream("SELECT body, received FROM events \(whereClause) ORDER BY occurred \(order), seq \(order)", values) { row in
+                guard let body = try? row.value("body", as: String.self), var event = try? Event.decode(JSONValue.parse(body)) else { return }
                 event.received = Instant(microseconds: try row.value("received", as: Int64.self))
-                guard filter.matches(event) else { continue }
-                if total >= offset, events.count < limit { events.append(event) }
-                total += 1
+                guard filter.matches(event) else { return }
+                page.withLock { page in
+                    if page.total >= offset, page.events.count < limit { page.events.append(event) }
+                    page.total += 1
+                }
             }
-            return EventPage(events: events, total: total)
+            return page.withLock { $0 }
         }
     }
 
