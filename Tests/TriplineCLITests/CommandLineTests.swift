@@ -149,6 +149,24 @@ import Testing
         #expect(!output.stdout.contains("7c1d0e5f9a"))
     }
 
+    @Test func migrateAppliesPendingMigrationsAndCheckReportsThem() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tripline-migrate-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let pending = try run(["migrate", "--database", path, "--check"])
+        #expect(pending.status == 1, "pending migrations fail the check")
+        #expect(pending.stdout.contains("2026-11-23-initial"), "\(pending.stdout)")
+        let applied = try run(["migrate", "--database", path])
+        #expect(applied.status == 0)
+        #expect(applied.stdout.contains("applied") && applied.stdout.contains("2026-11-23-flow-runs"), "\(applied.stdout)")
+        let current = try run(["migrate", "--database", path, "--check"])
+        #expect(current.status == 0)
+        #expect(current.stdout.contains("up to date"))
+        let refused = try run(["migrate", "--database-url", "postgres://someone:hunter2secret@127.0.0.1:1/db?sslmode=disable"])
+        #expect(refused.status == 1)
+        #expect(!(refused.stdout + refused.stderr).contains("hunter2secret"), "the password is never printed")
+        #expect((refused.stdout + refused.stderr).contains("127.0.0.1:1"))
+    }
+
     @Test func validateAcceptsTheShippedRules() throws {
         let output = try run(["validate", "rules"])
         #expect(output.status == 0, "\(output.stdout)")
