@@ -243,25 +243,24 @@ public final class PostgresStore: SharedStore, Sendable {
                 ).first.flatMap { try? $0.value("last", as: Int64?.self) }
                 if let last, firing.at.microseconds - last < cooldown.microseconds { suppressed = true }
             }
-            let inserted = try session.update(
+            // One statement (one round trip): the firing, and its actions in the outbox only if the firing is new.
+            try session.execute(
                 """
-                INSERT INTO firings (id, automation_id, automation_name, trigger_id, triggering_event_id, at, labels, action_count, suppressed)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING
+                WITH fired AS (
+                    INSERT INTO firings (id, automation_id, automation_name, trigger_id, triggering_event_id, at, labels, action_count, suppressed)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING RETURNING id
+                )
+                INSERT INTO outbox (id, firing_id, automation_id, action_index, action, available_at, created, status, updated)
+                SELECT fired.id || '/' || (ord - 1), fired.id, $2, ord - 1, action, $10, $10, $11, $10
+                FROM fired, unnest($12::text[]) WITH ORDINALITY AS a(action, ord)
+                ON CONFLICT (id) DO NOTHING
                 """,
                 [
                     .text(id), .text(automationID), .text(firing.automationName), .text(firing.triggerID.uuidString.lowercased()),
                     .text(firing.triggeringEvent?.id.uuidString.lowercased()), .int(firing.at.microseconds),
                     .text(JSONValue.object(firing.bucketingLabels.mapValues(JSONValue.string)).jsonText), .int(actions.count), .int(suppressed ? 1 : 0),
+                    .int(Instant.now.microseconds), .text(suppressed ? "suppressed" : "pending"), .texts(actions.map(\.jsonValue.jsonText)),
                 ])
-            guard inserted > 0, !actions.isEmpty else { return }
-            let now = Instant.now.microseconds
-            try session.execute(
-                """
-                INSERT INTO outbox (id, firing_id, automation_id, action_index, action, available_at, created, status, updated)
-                SELECT $1 || '/' || (ord - 1), $1, $2, ord - 1, action, $3, $3, $4, $3 FROM unnest($5::text[]) WITH ORDINALITY AS a(action, ord)
-                ON CONFLICT (id) DO NOTHING
-                """,
-                [.text(id), .text(automationID), .int(now), .text(suppressed ? "suppressed" : "pending"), .texts(actions.map(\.jsonValue.jsonText))])
         }
 
         func finishOutbox(_ results: [OutboxResult]) throws {
