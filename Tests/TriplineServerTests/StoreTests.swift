@@ -228,9 +228,8 @@ extension StoreTests {
         defer { second.close() }
         let now = Instant(seconds: Date().timeIntervalSince1970)
         try await first.write { transaction in
-            for number in 0..<20 {
+            for _ in 0..<20 {
                 let firing = Firing(automationID: UUID(), automationName: "a", triggerID: UUID(), triggeringEvent: nil, at: now)
-                _ = number
                 try transaction.recordFiring(firing, actions: [Action(type: "do-nothing")])
             }
         }
