@@ -107,7 +107,6 @@ extension Event {
         return Resource(labels)
     }
 
-    /// The event as a JSON value in Prefect's wire format.
     /// Checks an event built in code (by a webhook preset or a source) against the limits that decoding enforces.
     /// - Throws: A ``TriplineError`` naming the field.
     public func checkLimits(_ limits: Limits) throws(TriplineError) {
@@ -128,17 +127,63 @@ extension Event {
     }
 
     /// The event as stored: its JSON without `received`, which the store keeps in its own column (so that the text
-    /// can be prepared before the commit that decides the time).
+    /// can be prepared before the commit that decides the time). A payload kept as text is copied, not re-encoded.
     public var storageText: String {
-        var copy = self
-        copy.received = nil
-        // Key order does not matter in storage; not sorting saves a sort per object of the payload.
         var output: [UInt8] = []
-        output.reserveCapacity(256)
-        copy.jsonValue.write(to: &output, sortedKeys: false)
+        output.reserveCapacity(256 + (rawPayload?.bytes.count ?? 0))
+        writeJSON(to: &output, includeReceived: false)
         return String(decoding: output, as: UTF8.self)
     }
 
+    /// Appends the event's JSON in Prefect's wire format (keys in a fixed order, not sorted; a raw payload copied as is).
+    public func writeJSON(to output: inout [UInt8], includeReceived: Bool = true) {
+        func labels(_ resource: Resource) {
+            output.append(UInt8(ascii: "{"))
+            var first = true
+            for (key, value) in resource.labels {
+                if !first { output.append(UInt8(ascii: ",")) }
+                first = false
+                JSONValue.writeString(key, to: &output)
+                output.append(UInt8(ascii: ":"))
+                JSONValue.writeString(value, to: &output)
+            }
+            output.append(UInt8(ascii: "}"))
+        }
+        output.append(contentsOf: #"{"id":""#.utf8)
+        output.append(contentsOf: id.uuidString.lowercased().utf8)
+        output.append(contentsOf: #"","occurred":""#.utf8)
+        output.append(contentsOf: occurred.rfc3339.utf8)
+        output.append(contentsOf: #"","event":"#.utf8)
+        JSONValue.writeString(event, to: &output)
+        output.append(contentsOf: #","resource":"#.utf8)
+        labels(resource)
+        output.append(contentsOf: #","related":["#.utf8)
+        for (index, item) in related.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            labels(item)
+        }
+        output.append(contentsOf: #"],"payload":"#.utf8)
+        switch payloadStorage {
+        case .raw(let raw): output.append(contentsOf: raw.bytes)
+        case .value(let value): JSONValue.object(value).write(to: &output, sortedKeys: false)
+        }
+        output.append(contentsOf: #","follows":"#.utf8)
+        if let follows {
+            output.append(UInt8(ascii: "\""))
+            output.append(contentsOf: follows.uuidString.lowercased().utf8)
+            output.append(UInt8(ascii: "\""))
+        } else {
+            output.append(contentsOf: "null".utf8)
+        }
+        if includeReceived, let received {
+            output.append(contentsOf: #","received":""#.utf8)
+            output.append(contentsOf: received.rfc3339.utf8)
+            output.append(UInt8(ascii: "\""))
+        }
+        output.append(UInt8(ascii: "}"))
+    }
+
+    /// The event as a JSON value in Prefect's wire format.
     public var jsonValue: JSONValue {
         var object: [String: JSONValue] = [
             "id": .string(id.uuidString.lowercased()),

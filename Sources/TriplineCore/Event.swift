@@ -41,7 +41,21 @@ public struct Event: Sendable, Hashable {
     /// Related resources, each with a role.
     public var related: [Resource]
     /// Any JSON object.
-    public var payload: [String: JSONValue]
+    public var payload: [String: JSONValue] {
+        get {
+            switch payloadStorage {
+            case .value(let value): value
+            case .raw(let raw): raw.value
+            }
+        }
+        set { payloadStorage = .value(newValue) }
+    }
+    /// The payload's text as received, when it was kept unparsed (webhook bodies): storing the event copies it.
+    public var rawPayload: RawJSONObject? {
+        if case .raw(let raw) = payloadStorage { return raw }
+        return nil
+    }
+    var payloadStorage: Payload
     /// The id of an event that causally precedes this one, if any.
     public var follows: EventID?
     /// When the server received the event; defaults to `occurred` when not known.
@@ -63,9 +77,39 @@ public struct Event: Sendable, Hashable {
         self.event = event
         self.resource = resource
         self.related = related
-        self.payload = payload
+        self.payloadStorage = .value(payload)
         self.follows = follows
         self.received = received
+    }
+
+    /// Creates an event whose payload stays the JSON text it arrived as until something reads it.
+    public init(
+        id: EventID = UUID(), occurred: Instant, event: String, resource: Resource, related: [Resource] = [], rawPayload: RawJSONObject,
+        follows: EventID? = nil, received: Instant? = nil
+    ) {
+        self.init(id: id, occurred: occurred, event: event, resource: resource, related: related, follows: follows, received: received)
+        self.payloadStorage = .raw(rawPayload)
+    }
+
+    /// A payload as values or as text (compared and hashed by value either way).
+    enum Payload: Sendable, Hashable {
+        case value([String: JSONValue])
+        case raw(RawJSONObject)
+
+        static func == (lhs: Payload, rhs: Payload) -> Bool {
+            switch (lhs, rhs) {
+            case (.raw(let left), .raw(let right)): left == right
+            case (.value(let left), .value(let right)): left == right
+            case (.raw(let raw), .value(let value)), (.value(let value), .raw(let raw)): raw.value == value
+            }
+        }
+
+        func hash(into hasher: inout Hasher) {
+            switch self {
+            case .value(let value): hasher.combine(value)
+            case .raw(let raw): hasher.combine(raw.value)
+            }
+        }
     }
 
     /// Resolves a label the way `for_each` does: a plain label reads the primary resource; `related:<role>:<label>`

@@ -126,7 +126,9 @@ struct JSONParser {
         }
     }
 
-    private mutating func parseString() throws(TriplineError) -> String {
+    /// Moves past a string literal (the index at its opening quote) and tells where its contents are and whether they
+    /// need decoding (escapes) or UTF-8 validation (bytes outside ASCII).
+    private mutating func scanString() throws(TriplineError) -> (start: Int, end: Int, simple: Bool, ascii: Bool) {
         index += 1
         let start = index
         var simple = true
@@ -146,6 +148,15 @@ struct JSONParser {
         guard index < bytes.count else { throw error("unterminated string") }
         let end = index
         index += 1
+        return (start, end, simple, ascii)
+    }
+
+    private mutating func parseString() throws(TriplineError) -> String {
+        let (start, end, simple, ascii) = try scanString()
+        return try decodeString(start, end, simple: simple, ascii: ascii)
+    }
+
+    private func decodeString(_ start: Int, _ end: Int, simple: Bool, ascii: Bool) throws(TriplineError) -> String {
         if simple {
             let slice = UnsafeBufferPointer(rebasing: bytes[start..<end])
             if ascii { return String(decoding: slice, as: UTF8.self) }
@@ -214,6 +225,15 @@ struct JSONParser {
 
     private mutating func parseNumber() throws(TriplineError) -> JSONValue {
         let start = index
+        let isInteger = try scanNumber()
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        if isInteger, let value = Int64(text) { return .int(value) }
+        guard let value = Double(text) else { throw error("a bad number") }
+        return .double(value)
+    }
+
+    /// Moves past a number; tells whether it is written as an integer.
+    private mutating func scanNumber() throws(TriplineError) -> Bool {
         var isInteger = true
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
         guard index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) else { throw error("a bad number") }
@@ -237,9 +257,178 @@ struct JSONParser {
             while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
             guard index > digits else { throw error("a bad number") }
         }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        if isInteger, let value = Int64(text) { return .int(value) }
-        guard let value = Double(text) else { throw error("a bad number") }
-        return .double(value)
+        return isInteger
+    }
+}
+
+// MARK: - Checking and looking up without building values
+
+extension JSONParser {
+    /// Checks that `bytes` hold one valid JSON document, with the same rules and messages as ``parse(_:)``, without
+    /// building it; when the document is an object, lists its members on the way.
+    /// - Returns: Where the value starts and ends (surrounding whitespace excluded) and, for an object, each key with
+    ///   where its value's text is (a key that appears twice is listed twice, in order).
+    static func validate(_ bytes: UnsafeBufferPointer<UInt8>) throws(TriplineError)
+        -> (range: Range<Int>, members: [(key: String, value: Range<Int>)]?)
+    {
+        var parser = JSONParser(bytes)
+        parser.skipWhitespace()
+        let start = parser.index
+        var members: [(key: String, value: Range<Int>)]?
+        if start < bytes.count, bytes[start] == UInt8(ascii: "{") {
+            var list: [(key: String, value: Range<Int>)] = []
+            try parser.enter()
+            try parser.forEachMember { parser, key throws(TriplineError) in
+                let name = try parser.decodeString(key.start, key.end, simple: key.simple, ascii: key.ascii)
+                let valueStart = parser.index
+                try parser.skipValue()
+                list.append((name, valueStart..<parser.index))
+            }
+            parser.depth -= 1
+            members = list
+        } else {
+            try parser.skipValue()
+        }
+        let end = parser.index
+        parser.skipWhitespace()
+        guard parser.index == bytes.count else { throw parser.error("unexpected text after the JSON value") }
+        return (start..<end, members)
+    }
+
+    /// Where the value of `key` is in the valid JSON object at `start` (its last occurrence, as parsing keeps the last
+    /// one); `nil` when the value there is not an object or lacks the key.
+    static func member(_ key: String, of bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Range<Int>? {
+        var parser = JSONParser(bytes)
+        parser.index = start
+        var found: Range<Int>?
+        var key = key
+        key.withUTF8 { wanted in
+            try? parser.forEachMember { parser, candidate throws(TriplineError) in
+                let matches: Bool
+                if candidate.simple {
+                    matches = UnsafeBufferPointer(rebasing: parser.bytes[candidate.start..<candidate.end]).elementsEqual(wanted)
+                } else {
+                    let decoded = try parser.decodeString(candidate.start, candidate.end, simple: false, ascii: candidate.ascii)
+                    matches = decoded.utf8.elementsEqual(wanted)
+                }
+                let valueStart = parser.index
+                try parser.skipValue()
+                if matches { found = valueStart..<parser.index }
+            }
+        }
+        return found
+    }
+
+    /// The value whose text is at `range` of valid JSON.
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>, range: Range<Int>) -> JSONValue? {
+        var parser = JSONParser(bytes)
+        parser.index = range.lowerBound
+        return try? parser.parseValue()
+    }
+
+    /// Calls `body` for each member of the object at the index, with the parser just past the key's colon; `body`
+    /// must move past the value. Does nothing when the value at the index is not an object.
+    private mutating func forEachMember(
+        _ body: (inout JSONParser, _ key: (start: Int, end: Int, simple: Bool, ascii: Bool)) throws(TriplineError) -> Void
+    ) throws(TriplineError) {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { return }
+        index += 1
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+            let key = try scanString()
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+            index += 1
+            skipWhitespace()
+            try body(&self, key)
+            skipWhitespace()
+            guard index < bytes.count else { throw error("unexpected end of input in an object") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            guard bytes[index] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
+            index += 1
+            return
+        }
+    }
+
+    private mutating func skipValue() throws(TriplineError) {
+        guard index < bytes.count else { throw error("unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"):
+            try enter()
+            index += 1
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                depth -= 1
+                return
+            }
+            while true {
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+                try skipString()
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+                index += 1
+                skipWhitespace()
+                try skipValue()
+                skipWhitespace()
+                guard index < bytes.count else { throw error("unexpected end of input in an object") }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                guard bytes[index] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
+                index += 1
+                depth -= 1
+                return
+            }
+        case UInt8(ascii: "["):
+            try enter()
+            index += 1
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+                index += 1
+                depth -= 1
+                return
+            }
+            while true {
+                skipWhitespace()
+                try skipValue()
+                skipWhitespace()
+                guard index < bytes.count else { throw error("unexpected end of input in an array") }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                guard bytes[index] == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
+                index += 1
+                depth -= 1
+                return
+            }
+        case UInt8(ascii: "\""): try skipString()
+        case UInt8(ascii: "t"): _ = try literal("true", .null)
+        case UInt8(ascii: "f"): _ = try literal("false", .null)
+        case UInt8(ascii: "n"): _ = try literal("null", .null)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try scanNumber()
+        default: throw error("unexpected character")
+        }
+    }
+
+    /// Moves past a string, checking its escapes and UTF-8 as parsing does (by decoding it when it has either).
+    private mutating func skipString() throws(TriplineError) {
+        let string = try scanString()
+        if !string.simple || !string.ascii {
+            _ = try decodeString(string.start, string.end, simple: string.simple, ascii: string.ascii)
+        }
     }
 }

@@ -166,6 +166,18 @@ public struct WebhookProcessor: Sendable {
         return object
     }
 
+    /// The body as a JSON object kept as its text: checked completely, but only the members a mapping reads are parsed.
+    static func rawObject(_ body: [UInt8], what: String = "the body") throws(WebhookRejection) -> RawJSONObject {
+        guard !body.isEmpty else { throw .malformed("\(what) is empty") }
+        do {
+            return try RawJSONObject(validating: body)
+        } catch where error.code == .invalidJSON {
+            throw .malformed("\(what) is not valid JSON: \(error.reason)")
+        } catch {
+            throw .malformed("\(what) \(error.reason)")
+        }
+    }
+
     /// The id of an event derived from a delivery: the provider's id when it is a UUID, otherwise a name-based UUID.
     static func eventID(_ providerID: String?, prefix: String, body: [UInt8]) -> UUID {
         if let providerID, !providerID.isEmpty { return UUID.eventID(from: providerID, prefix: prefix) }

@@ -35,6 +35,7 @@ public final class SQLiteStore: DurableStore {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
             try db.execute(sql: "PRAGMA busy_timeout = 5000")
+            if let v = ProcessInfo.processInfo.environment["XP_CKPT"] { try db.execute(sql: "PRAGMA wal_autocheckpoint = \(v)") }
         }
         config.label = "tripline"
         // Two readers are plenty for the API's queries; each connection holds its own page cache.

@@ -103,7 +103,7 @@ extension Tripline {
             guard ["text", "json"].contains(format) else { throw ValidationError("log format must be text or json, got \"\(format)\"") }
 
             LoggingSystem.bootstrap { label in
-                var handler: any LogHandler = format == "json" ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+                var handler: any LogHandler = format == "json" ? JSONLogHandler(label: label) : TextLogHandler(label: label)
                 handler.logLevel = parsedLevel
                 return handler
             }
@@ -183,6 +183,27 @@ func parseRetention(_ text: String) -> TimeSpan? {
 }
 
 /// One JSON object per log line, for log collectors.
+/// Text lines on standard error: `time level label: message key=value …`. Metadata is formatted only when a line is
+/// written (swift-log's stream handler formats it again on every change, which is once per request here).
+struct TextLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var line = "\(Instant(seconds: Date().timeIntervalSince1970).rfc3339) \(event.level) \(label): \(event.message)"
+        let merged = event.metadata.map { metadata.merging($0, uniquingKeysWith: { _, new in new }) } ?? metadata
+        for (key, value) in merged.sorted(by: { $0.key < $1.key }) { line += " \(key)=\(value)" }
+        line += "\n"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+}
+
 struct JSONLogHandler: LogHandler {
     let label: String
     var logLevel: Logger.Level = .info

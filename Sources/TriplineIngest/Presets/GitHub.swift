@@ -34,21 +34,20 @@ extension WebhookProcessor {
         guard let kind = request.headers["x-github-event"], !kind.isEmpty, kind.utf8.count <= 100 else {
             throw .malformed("the X-GitHub-Event header is missing")
         }
-        let body: [String: JSONValue]
+        let payload: RawJSONObject
         switch request.mediaType {
         case "application/json"?, nil:
-            body = try Self.jsonObject(request.body)
+            payload = try Self.rawObject(request.body)
         case "application/x-www-form-urlencoded"?:
-            guard let payload = FormDecoding.fields(request.body).first(where: { $0.name == "payload" })?.value else {
+            guard let field = FormDecoding.fields(request.body).first(where: { $0.name == "payload" })?.value else {
                 throw .malformed("a form-encoded GitHub delivery needs a `payload` field")
             }
-            body = try Self.jsonObject(Array(payload.utf8), what: "the payload field")
+            payload = try Self.rawObject(Array(field.utf8), what: "the payload field")
         case let other?:
             throw .unsupportedMediaType("GitHub deliveries are application/json or application/x-www-form-urlencoded, not \(other)")
         }
-        let payload = JSONValue.object(body)
         var name = "github.\(kind)"
-        if case .string(let action)? = body["action"], !action.isEmpty { name += ".\(action)" }
+        if case .string(let action)? = payload["action"], !action.isEmpty { name += ".\(action)" }
 
         var resource: [String: String]
         if let fullName = payload[path: "repository.full_name"]?.stringValue {
@@ -60,7 +59,7 @@ extension WebhookProcessor {
         } else {
             resource = [Resource.idLabel: "github.webhook.\(endpoint.slug)"]
         }
-        if case .string(let ref)? = body["ref"] {
+        if case .string(let ref)? = payload["ref"] {
             resource["github.ref"] = ref
             if ref.hasPrefix("refs/heads/") { resource["github.branch"] = String(ref.dropFirst(11)) }
             if ref.hasPrefix("refs/tags/") { resource["github.tag"] = String(ref.dropFirst(10)) }
@@ -78,7 +77,7 @@ extension WebhookProcessor {
         related.append(webhookResource)
         let id = Self.eventID(request.headers["x-github-delivery"], prefix: "github", body: request.body)
         let event = Event(
-            id: id, occurred: request.received, event: name, resource: Resource(resource), related: related, payload: body, received: request.received)
+            id: id, occurred: request.received, event: name, resource: Resource(resource), related: related, rawPayload: payload, received: request.received)
         return WebhookResult(events: [event], status: 200, note: name)
     }
 }
