@@ -41,28 +41,95 @@ public protocol BucketStore: Sendable {
     mutating func remove(trigger: UUID, key: BucketingKey)
     /// Every bucket of `trigger`, ordered by start.
     func buckets(trigger: UUID) -> [Bucket]
+    /// The buckets of `trigger` whose window ended at or before `time`, ordered by start then key. A bucket is
+    /// returned once: again only after it is saved again.
+    mutating func takeEnded(trigger: UUID, by time: Instant) -> [Bucket]
+    /// The earliest end after `time` among the buckets of `trigger`.
+    func earliestEnd(trigger: UUID, after time: Instant) -> Instant?
+    /// The buckets of `trigger` that counted at least `count` events (`count` ≥ 1), in no particular order.
+    func buckets(trigger: UUID, countedAtLeast count: Int) -> [Bucket]
 }
 
-/// The in-memory bucket store: a dictionary per trigger.
+/// The in-memory bucket store: per trigger, the buckets by key with an index of their ends (so that a proactive pass
+/// visits only the windows that ended, not every key) and of the ones that counted events.
 public struct InMemoryBucketStore: BucketStore {
-    private var storage: [UUID: [BucketingKey: Bucket]] = [:]
+    struct Key: Comparable, Sendable {
+        let key: BucketingKey
+        static func < (lhs: Key, rhs: Key) -> Bool { lhs.key.lexicographicallyPrecedes(rhs.key) }
+    }
+
+    struct TriggerBuckets: Sendable {
+        var byKey: [BucketingKey: Bucket] = [:]
+        /// Each bucket's end, plus stale entries of buckets since replaced or removed (skipped, and dropped when the
+        /// heap has grown to twice the buckets).
+        var ends = DeadlineHeap<Key>()
+        /// Keys of the buckets with a positive count.
+        var counted: Set<BucketingKey> = []
+
+        mutating func save(_ bucket: Bucket) {
+            let previous = byKey.updateValue(bucket, forKey: bucket.key)
+            if previous?.end != bucket.end { ends.push(bucket.end, Key(key: bucket.key)) }
+            if bucket.count > 0 {
+                counted.insert(bucket.key)
+            } else if (previous?.count ?? 0) > 0 {
+                counted.remove(bucket.key)
+            }
+            if ends.count > 2 * byKey.count + 64 {
+                ends.removeAll()
+                for (key, bucket) in byKey { ends.push(bucket.end, Key(key: key)) }
+            }
+        }
+
+        mutating func remove(_ key: BucketingKey) {
+            byKey.removeValue(forKey: key)
+            counted.remove(key)
+        }
+
+        func isCurrent(_ entry: (time: Instant, id: Key)) -> Bool { byKey[entry.id.key]?.end == entry.time }
+    }
+
+    private var storage: [UUID: TriggerBuckets] = [:]
 
     /// Creates an empty store.
     public init() {}
 
-    public func bucket(trigger: UUID, key: BucketingKey) -> Bucket? { storage[trigger]?[key] }
+    public func bucket(trigger: UUID, key: BucketingKey) -> Bucket? { storage[trigger]?.byKey[key] }
 
-    public mutating func save(_ bucket: Bucket) { storage[bucket.triggerID, default: [:]][bucket.key] = bucket }
+    public mutating func save(_ bucket: Bucket) { storage[bucket.triggerID, default: TriggerBuckets()].save(bucket) }
 
     public mutating func remove(trigger: UUID, key: BucketingKey) {
-        storage[trigger]?.removeValue(forKey: key)
+        storage[trigger]?.remove(key)
     }
 
     public func buckets(trigger: UUID) -> [Bucket] {
+        guard let buckets = storage[trigger]?.byKey else { return [] }
+        return Self.ordered(buckets.values)
+    }
+
+    public mutating func takeEnded(trigger: UUID, by time: Instant) -> [Bucket] {
+        guard storage[trigger] != nil else { return [] }
+        var ended: [BucketingKey: Bucket] = [:]
+        while let top = storage[trigger]!.ends.first, top.time <= time {
+            storage[trigger]!.ends.pop()
+            if let bucket = storage[trigger]!.byKey[top.id.key], bucket.end == top.time { ended[bucket.key] = bucket }
+        }
+        return Self.ordered(ended.values)
+    }
+
+    public func earliestEnd(trigger: UUID, after time: Instant) -> Instant? {
+        guard let buckets = storage[trigger] else { return nil }
+        return buckets.ends.first(after: time, where: buckets.isCurrent)
+    }
+
+    public func buckets(trigger: UUID, countedAtLeast count: Int) -> [Bucket] {
         guard let buckets = storage[trigger] else { return [] }
-        return buckets.values.sorted { a, b in a.start != b.start ? a.start < b.start : a.key.lexicographicallyPrecedes(b.key) }
+        return buckets.counted.compactMap { key in buckets.byKey[key].flatMap { $0.count >= count ? $0 : nil } }
+    }
+
+    private static func ordered(_ buckets: some Collection<Bucket>) -> [Bucket] {
+        buckets.sorted { a, b in a.start != b.start ? a.start < b.start : a.key.lexicographicallyPrecedes(b.key) }
     }
 
     /// The number of open buckets over all triggers.
-    public var count: Int { storage.values.reduce(0) { $0 + $1.count } }
+    public var count: Int { storage.values.reduce(0) { $0 + $1.byKey.count } }
 }

@@ -1,17 +1,37 @@
-/// A min-heap of (time, id) deadlines. Entries are not updated in place: push the new deadline and let the owner
-/// skip stale entries when they surface (the owner knows the current deadline of each id).
-struct DeadlineHeap: Sendable {
-    private(set) var entries: [(time: Instant, id: Int)] = []
+/// A min-heap of (time, id) deadlines, ties broken by id. Entries are not updated in place: push the new deadline
+/// and let the owner skip stale entries when they surface (the owner knows the current deadline of each id).
+struct DeadlineHeap<ID: Comparable & Sendable>: Sendable {
+    private(set) var entries: [(time: Instant, id: ID)] = []
 
     var isEmpty: Bool { entries.isEmpty }
-    var first: (time: Instant, id: Int)? { entries.first }
+    var count: Int { entries.count }
+    var first: (time: Instant, id: ID)? { entries.first }
 
     @inline(__always)
-    private static func less(_ a: (time: Instant, id: Int), _ b: (time: Instant, id: Int)) -> Bool {
+    private static func less(_ a: (time: Instant, id: ID), _ b: (time: Instant, id: ID)) -> Bool {
         a.time != b.time ? a.time < b.time : a.id < b.id
     }
 
-    mutating func push(_ time: Instant, _ id: Int) {
+    mutating func removeAll() { entries.removeAll(keepingCapacity: true) }
+
+    /// The earliest entry after `time` for which `isCurrent` holds, without changing the heap: only entries at or
+    /// before `time`, or not current, are looked past.
+    func first(after time: Instant, where isCurrent: ((time: Instant, id: ID)) -> Bool) -> Instant? {
+        var best: Instant?
+        var pending = entries.isEmpty ? [] : [0]
+        while let position = pending.popLast() {
+            let entry = entries[position]
+            if let best, entry.time >= best { continue }
+            if entry.time > time, isCurrent(entry) {
+                best = entry.time
+                continue
+            }
+            for child in [2 * position + 1, 2 * position + 2] where child < entries.count { pending.append(child) }
+        }
+        return best
+    }
+
+    mutating func push(_ time: Instant, _ id: ID) {
         entries.append((time, id))
         var child = entries.count - 1
         while child > 0 {
@@ -23,7 +43,7 @@ struct DeadlineHeap: Sendable {
     }
 
     @discardableResult
-    mutating func pop() -> (time: Instant, id: Int)? {
+    mutating func pop() -> (time: Instant, id: ID)? {
         guard !entries.isEmpty else { return nil }
         entries.swapAt(0, entries.count - 1)
         let top = entries.removeLast()

@@ -42,6 +42,12 @@ public struct JournalingBucketStore: BucketStore {
 
     public func buckets(trigger: UUID) -> [Bucket] { base.buckets(trigger: trigger) }
 
+    public mutating func takeEnded(trigger: UUID, by time: Instant) -> [Bucket] { base.takeEnded(trigger: trigger, by: time) }
+
+    public func earliestEnd(trigger: UUID, after time: Instant) -> Instant? { base.earliestEnd(trigger: trigger, after: time) }
+
+    public func buckets(trigger: UUID, countedAtLeast count: Int) -> [Bucket] { base.buckets(trigger: trigger, countedAtLeast: count) }
+
     /// The number of open buckets.
     public var count: Int { base.count }
 

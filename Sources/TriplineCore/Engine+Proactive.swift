@@ -52,15 +52,19 @@ extension Engine {
         }
         if !compiled.tiles {
             // Prefect deletes windows that already reached the threshold (they can no longer fire).
-            for bucket in store.buckets(trigger: trigger.id) where bucket.count >= trigger.threshold {
+            let full = trigger.threshold > 0
+                ? store.buckets(trigger: trigger.id, countedAtLeast: trigger.threshold)
+                : store.buckets(trigger: trigger.id).filter { $0.count >= trigger.threshold }
+            for bucket in full {
                 store.remove(trigger: trigger.id, key: bucket.key)
             }
         }
-        for bucket in store.buckets(trigger: trigger.id) {
-            if let next = evaluate(compiled, bucket: bucket, now: asOf, triggeringEvent: nil), asOf < next.end, next.end < runAgain {
-                runAgain = next.end
-            }
+        // Prefect evaluates every bucket of the trigger here; only those whose window ended can change (a proactive
+        // window still open neither fires nor moves), so only those are visited, in the same order.
+        for bucket in store.takeEnded(trigger: trigger.id, by: asOf) {
+            _ = evaluate(compiled, bucket: bucket, now: asOf, triggeringEvent: nil)
         }
+        if let end = store.earliestEnd(trigger: trigger.id, after: asOf), end < runAgain { runAgain = end }
         return runAgain
     }
 

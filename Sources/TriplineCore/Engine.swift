@@ -163,7 +163,7 @@ public struct Engine<Store: BucketStore>: Sendable {
     var parked: [EventID: [EventID: Event]] = [:]
     var waitlist: [EventID: (received: Instant, leader: EventID)] = [:]
     var nextProactiveRun: [Int: Instant] = [:]
-    var proactiveQueue = DeadlineHeap()
+    var proactiveQueue = DeadlineHeap<Int>()
     var proactiveScheduled = false
     /// Parked events by release time (received + lookback), in insertion order; stale entries are skipped.
     var releaseQueue: [(time: Instant, event: EventID)] = []

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TriplineCore
 import TriplineTestKit
@@ -164,5 +165,60 @@ func proactive(_ name: String, _ fields: String) -> String {
             """)
         let events = [e(1, "start", at: 0), e(2, "y", at: 1), e(3, "x", at: 2)]
         #expect(TestEvents.replay(automations, events, until: 60) == [Fired("nested", event: 3, at: 2)])
+    }
+}
+
+/// The plain bucket store: every query scans every bucket of the trigger (what a proactive pass did before the store
+/// kept an index of ends), and an ended bucket is handed out on every pass.
+struct ScanningBucketStore: BucketStore {
+    var buckets: [UUID: [BucketingKey: Bucket]] = [:]
+
+    func bucket(trigger: UUID, key: BucketingKey) -> Bucket? { buckets[trigger]?[key] }
+    mutating func save(_ bucket: Bucket) { buckets[bucket.triggerID, default: [:]][bucket.key] = bucket }
+    mutating func remove(trigger: UUID, key: BucketingKey) { buckets[trigger]?[key] = nil }
+    func buckets(trigger: UUID) -> [Bucket] {
+        (buckets[trigger]?.values).map { $0.sorted { ($0.start, $0.key.joined(separator: "\u{0}")) < ($1.start, $1.key.joined(separator: "\u{0}")) } } ?? []
+    }
+    mutating func takeEnded(trigger: UUID, by time: Instant) -> [Bucket] { buckets(trigger: trigger).filter { $0.end <= time } }
+    func earliestEnd(trigger: UUID, after time: Instant) -> Instant? { buckets(trigger: trigger).map(\.end).filter { $0 > time }.min() }
+    func buckets(trigger: UUID, countedAtLeast count: Int) -> [Bucket] { buckets(trigger: trigger).filter { $0.count >= count } }
+}
+
+@Suite struct ProactiveIndexTests {
+    /// Random streams over many keys through proactive triggers of every shape: the indexed store fires exactly what
+    /// scanning every bucket on every pass fires, at the same times, in the same order.
+    @Test(arguments: [1, 2, 3, 4, 5, 6])
+    func theIndexedStoreFiresWhatScanningEveryBucketFires(seed: UInt64) throws {
+        let automations = try TestEvents.automations(
+            [
+                proactive("silent host", #"expect: ["hb"], for_each: ["prefect.resource.id"], within: 30"#),
+                proactive("slow run", #"after: ["run.started"], expect: ["run.done"], for_each: ["prefect.resource.id"], within: 20"#),
+                proactive("few pings", #"expect: ["hb", "ping"], for_each: ["prefect.resource.id"], threshold: 3, within: 25"#),
+                proactive("quiet", #"expect: ["ping"], within: 15"#),
+                proactive("heartbeat", #"after: ["hb"], expect: ["hb", "run.done"], for_each: ["prefect.resource.id"], within: 12"#),
+            ].joined(separator: "\n"))
+        var random = SeededRandom(seed: seed)
+        var events: [Event] = []
+        var time = 0.0
+        for number in 1...600 {
+            time += Double(Int.random(in: 0...3, using: &random))
+            let name = ["hb", "run.started", "run.done", "ping", "other"][Int.random(in: 0..<5, using: &random)]
+            events.append(TestEvents.labelled(number, name, at: time, ["prefect.resource.id": "host-\(Int.random(in: 0..<40, using: &random))"]))
+        }
+        func run<Store: BucketStore>(_ store: Store) -> [Firing] {
+            var engine = Engine(automations: automations, store: store)
+            var firings = engine.advance(to: TestEvents.at(0))
+            for event in events {
+                firings += engine.advance(to: event.occurred)
+                firings += engine.process(event)
+            }
+            firings += engine.advance(to: TestEvents.at(time + 100))
+            return firings
+        }
+        let indexed = run(InMemoryBucketStore())
+        let scanned = run(ScanningBucketStore())
+        #expect(indexed.count > 50, "the stream makes the triggers fire")
+        #expect(indexed.map(TestEvents.fired) == scanned.map(TestEvents.fired))
+        #expect(indexed == scanned)
     }
 }
