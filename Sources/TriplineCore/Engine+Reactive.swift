@@ -183,6 +183,12 @@ extension Engine {
         else { return }
         nextProactiveRun[position] = end
         proactiveQueue.push(end, position)
+        // Each reschedule leaves the trigger's previous entry behind; keep the queue near one entry per trigger so
+        // that it neither grows with the event rate nor slows ``nextDeadline``.
+        if proactiveQueue.count > 2 * proactiveTriggers.count + 16 {
+            proactiveQueue.removeAll()
+            for (trigger, time) in nextProactiveRun { proactiveQueue.push(time, trigger) }
+        }
     }
 
     /// Prefect's `start_new_bucket`: replaces the key's bucket; counts held events inside the new window.

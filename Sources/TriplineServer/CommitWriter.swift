@@ -19,6 +19,8 @@ final class CommitWriter: Sendable {
 
     struct Queue {
         var pending: [Pending] = []
+        /// A proactive tick to run in the next commit: the latest time asked for, and who waits for it.
+        var tick: (now: Instant, waiters: [CheckedContinuation<Void, any Error>])?
         var count = 0
         var running = false
         var stopping = false
@@ -113,26 +115,50 @@ final class CommitWriter: Sendable {
         }
     }
 
+    /// Runs the engine's proactive evaluations due by `now` in the next commit (with whatever events it carries), and
+    /// returns once that commit is durable.
+    func tick(now: Instant) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let (refused, shouldWake) = queue.withLock { state -> (Bool, Bool) in
+                if state.stopping { return (true, false) }
+                var tick = state.tick ?? (now, [])
+                tick.now = max(tick.now, now)
+                tick.waiters.append(continuation)
+                state.tick = tick
+                let asleep = state.asleep
+                state.asleep = false
+                return (false, asleep)
+            }
+            if refused {
+                continuation.resume(throwing: TriplineError(.limitExceeded, "the server is shutting down"))
+                return
+            }
+            if shouldWake { wake.signal() }
+        }
+    }
+
     private func loop(pipeline: EventPipeline) {
         while true {
             let idle = queue.withLock { state -> Bool in
-                if state.pending.isEmpty, !state.stopping {
+                if state.pending.isEmpty, state.tick == nil, !state.stopping {
                     state.asleep = true
                     return true
                 }
                 return false
             }
             if idle { wake.wait() }
-            let (batch, stop, waiting) = queue.withLock { state -> ([Pending], Bool, Int) in
+            let (batch, tick, stop, waiting) = queue.withLock { state -> ([Pending], (now: Instant, waiters: [CheckedContinuation<Void, any Error>])?, Bool, Int) in
                 let batch = state.pending
+                let tick = state.tick
                 let waiting = state.count
                 state.pending = []
+                state.tick = nil
                 state.count = 0
-                return (batch, state.stopping, waiting)
+                return (batch, tick, state.stopping, waiting)
             }
             // The queue depth the writer found: how far ingest runs ahead of commits.
             metrics.pendingEvents.record(waiting)
-            if !batch.isEmpty { commit(batch, pipeline: pipeline) }
+            if !batch.isEmpty || tick != nil { commit(batch, tick: tick, pipeline: pipeline) }
             if stop {
                 // Anything that slipped in after the last take is refused by `submit`; nothing is left waiting.
                 queue.withLock { $0.running = false }
@@ -143,20 +169,31 @@ final class CommitWriter: Sendable {
         }
     }
 
-    private func commit(_ batch: [Pending], pipeline: EventPipeline) {
+    private func commit(
+        _ batch: [Pending], tick: (now: Instant, waiters: [CheckedContinuation<Void, any Error>])?, pipeline: EventPipeline
+    ) {
         let received = Instant(seconds: Date().timeIntervalSince1970)
         let groups = batch.map { (events: $0.events, encoded: $0.encoded) }
         let outboxResults = batch.flatMap(\.outboxResults)
         let started = DispatchTime.now().uptimeNanoseconds
+        let tickTime = tick.map { min($0.now, received) }
         do {
             let result = try store.writeBlocking { transaction -> EventPipeline.BatchResult in
                 if !outboxResults.isEmpty { try transaction.finishOutbox(outboxResults) }
                 if !evaluates { return try EventPipeline.store(groups: groups, received: received, transaction: transaction).0 }
                 return try host.state.withLock { state in
-                    try EventPipeline.evaluate(groups: groups, received: received, state: &state, transaction: transaction)
+                    // Deadlines that passed before these events arrived run first.
+                    var ticked = EventPipeline.BatchResult()
+                    if let tickTime { ticked = try EventPipeline.advance(to: tickTime, state: &state, transaction: transaction, result: ticked) }
+                    guard !groups.isEmpty else { return ticked }
+                    var result = try EventPipeline.evaluate(groups: groups, received: received, state: &state, transaction: transaction)
+                    result.stored = ticked.stored + result.stored
+                    result.firings = ticked.firings + result.firings
+                    return result
                 }
             }
             for (item, outcome) in zip(batch, result.outcomes) { item.continuation.resume(returning: outcome) }
+            for waiter in tick?.waiters ?? [] { waiter.resume() }
             metrics.commitLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
             metrics.eventsStored.increment(by: result.stored.count)
             metrics.eventsDuplicate.increment(by: result.duplicates)
@@ -173,6 +210,7 @@ final class CommitWriter: Sendable {
             logger.error(
                 "storing a batch of events failed; nothing of it was stored", metadata: ["error": "\(error)", "events": "\(groups.map(\.events.count).reduce(0, +))"])
             for item in batch { item.continuation.resume(throwing: error) }
+            for waiter in tick?.waiters ?? [] { waiter.resume(throwing: error) }
             // The transaction rolled back but the in-memory engine may have moved on: reload it before going on. (With a
             // shared store the writer does not evaluate: there is nothing to reload.)
             guard evaluates else { return }

@@ -286,36 +286,34 @@ public actor EventPipeline {
         host.state.withLock { $0.engine.nextDeadline }
     }
 
-    /// Runs every proactive evaluation due by `now` and records the firings.
+    /// Runs every proactive evaluation due by `now` and records the firings. With one process on SQLite the ingest
+    /// writer runs it in its next group commit (a tick costs no commit of its own under load); on a shared store the
+    /// leader commits it.
     public func tick(now: Instant) async {
         guard leading else { return }
         let host = self.host
-        let isShared = shared != nil
         let due = host.state.withLock { $0.engine.nextDeadline }
+        guard let shared else {
+            do {
+                try await writer.tick(now: now)
+                if let due, due <= now { metrics.proactiveLateness.recordMicroseconds(Int64(now.microseconds - due.microseconds)) }
+            } catch {
+                // The writer has already reloaded the engine after the failed commit.
+                logger.error("proactive evaluation failed", metadata: ["error": "\(error)"])
+            }
+            return
+        }
         do {
-            let result = try await engineWrite { transaction -> BatchResult in
+            let result = try await shared.writeAsLeader { transaction -> BatchResult in
                 try host.state.withLock { state in
+                    // Events stored before `now` and not evaluated yet come first: a deadline must not fire for lack of
+                    // an event that arrived in time.
+                    let waiting = try transaction.takeQueuedEvents(limit: 50_000)
                     var result = BatchResult()
-                    var queue: [(Event, Int)] = []
-                    if isShared {
-                        // Events stored before `now` and not evaluated yet come first: a deadline must not fire for lack
-                        // of an event that arrived in time.
-                        let waiting = try transaction.takeQueuedEvents(limit: 50_000)
-                        if !waiting.isEmpty {
-                            result = try Self.evaluate(queue: waiting.map { ($0, 0) }, now: now, state: &state, transaction: transaction, result: result)
-                        }
+                    if !waiting.isEmpty {
+                        result = try Self.evaluate(queue: waiting.map { ($0, 0) }, now: now, state: &state, transaction: transaction, result: result)
                     }
-                    let firings = state.engine.advance(to: now)
-                    try Self.record(firings, depth: 0, received: now, engine: state.engine, transaction: transaction, result: &result, queue: &queue)
-                    var index = 0
-                    while index < queue.count {
-                        let (event, depth) = queue[index]
-                        index += 1
-                        let more = state.engine.process(event, now: now)
-                        try Self.record(more, depth: depth, received: now, engine: state.engine, transaction: transaction, result: &result, queue: &queue)
-                    }
-                    try Self.saveEngineState(&state, transaction: transaction)
-                    return result
+                    return try Self.advance(to: now, state: &state, transaction: transaction, result: result)
                 }
             }
             if let due, due <= now { metrics.proactiveLateness.recordMicroseconds(Int64(now.microseconds - due.microseconds)) }
@@ -333,10 +331,22 @@ public actor EventPipeline {
         }
     }
 
-    /// A transaction for the engine's own writes: the store's, or the leader's on a shared store.
-    private func engineWrite<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) throws -> T) async throws -> T {
-        if let shared { return try await shared.writeAsLeader(body) }
-        return try await store.write(body)
+    /// Moves the engine's clock to `now` inside `transaction`: records the proactive firings and evaluates the events
+    /// they emit.
+    static func advance(to now: Instant, state: inout EngineHost.State, transaction: any StoreTransaction, result: BatchResult) throws -> BatchResult {
+        var result = result
+        var queue: [(Event, Int)] = []
+        let firings = state.engine.advance(to: now)
+        try record(firings, depth: 0, received: now, engine: state.engine, transaction: transaction, result: &result, queue: &queue)
+        var index = 0
+        while index < queue.count {
+            let (event, depth) = queue[index]
+            index += 1
+            let more = state.engine.process(event, now: now)
+            try record(more, depth: depth, received: now, engine: state.engine, transaction: transaction, result: &result, queue: &queue)
+        }
+        try saveEngineState(&state, transaction: transaction)
+        return result
     }
 
     // MARK: - Shared store: leadership and the evaluation queue
