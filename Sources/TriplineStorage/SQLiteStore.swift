@@ -23,6 +23,7 @@ public final class SQLiteStore: DurableStore {
 
     let pool: DatabasePool
     let logger: Logger
+    private let checkpointer: Checkpointer?
     /// Outbox entries claimed by this process's dispatcher and not finished yet. Claims live in memory: one process
     /// owns an SQLite file, and after a restart every unfinished entry is simply due again.
     let claimed = Mutex<Set<String>>([])
@@ -35,7 +36,9 @@ public final class SQLiteStore: DurableStore {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
             try db.execute(sql: "PRAGMA busy_timeout = 5000")
-            if let v = ProcessInfo.processInfo.environment["XP_CKPT"] { try db.execute(sql: "PRAGMA wal_autocheckpoint = \(v)") }
+            // The checkpointer below copies the log into the file off the commit path; the automatic checkpoint
+            // inside a commit stays, at a longer log, to make the log start over.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Checkpointer.backstopPages)")
         }
         config.label = "tripline"
         // Two readers are plenty for the API's queries; each connection holds its own page cache.
@@ -47,6 +50,61 @@ public final class SQLiteStore: DurableStore {
             throw TriplineError(.io, "cannot open the database \(configuration.path): \(error)")
         }
         self.logger = logger
+        do {
+            checkpointer = try Checkpointer(path: configuration.path, synchronous: synchronous, logger: logger)
+        } catch {
+            logger.warning("cannot open a connection for background checkpoints; commits will checkpoint the log", metadata: ["error": "\(error)"])
+            checkpointer = nil
+        }
+    }
+
+    deinit { checkpointer?.stop() }
+
+    /// Copies the write-ahead log into the database file on its own connection and thread, every
+    /// ``Checkpointer/interval``. SQLite's automatic checkpoint runs inside the commit that crosses its threshold, so
+    /// every few thousand events one commit (and every request waiting on it) paid for copying megabytes and an extra
+    /// fsync; a passive checkpoint here runs alongside commits instead.
+    final class Checkpointer: Sendable {
+        static let interval = DispatchTimeInterval.milliseconds(100)
+        /// The commit-path checkpoint threshold, in pages (40 MB of log). The log only starts over after a checkpoint
+        /// copied all of it with no commit in between, which steady ingest never allows here; the writer's own
+        /// checkpoint at this length does, and finds little left to copy.
+        static let backstopPages = 10_000
+
+        let connection: DatabaseQueue
+        let stopping = DispatchSemaphore(value: 0)
+        let stopped = DispatchSemaphore(value: 0)
+
+        init(path: String, synchronous: String, logger: Logger) throws {
+            var config = GRDB.Configuration()
+            config.label = "tripline-checkpointer"
+            config.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+                try db.execute(sql: "PRAGMA busy_timeout = 5000")
+            }
+            connection = try DatabaseQueue(path: path, configuration: config)
+            let thread = Thread { [connection, stopping, stopped] in
+                var failing = false
+                while stopping.wait(timeout: .now() + Self.interval) == .timedOut {
+                    do {
+                        // Passive: copies what is committed without holding commits back.
+                        try connection.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
+                        failing = false
+                    } catch {
+                        if !failing { logger.warning("checkpointing the database log failed; commits will checkpoint it", metadata: ["error": "\(error)"]) }
+                        failing = true
+                    }
+                }
+                stopped.signal()
+            }
+            thread.name = "tripline-checkpoint"
+            thread.start()
+        }
+
+        func stop() {
+            stopping.signal()
+            stopped.wait()
+        }
     }
 
     /// The migrations the file at `path` has not applied (all of them when it does not exist yet).

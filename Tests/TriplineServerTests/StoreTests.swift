@@ -48,6 +48,34 @@ import TriplineTestKit
         #expect(page.events.count == 1)
     }
 
+    /// SQLite's log is copied into the database file in the background, well before the commit-path checkpoint
+    /// (thousands of pages later) would do it.
+    @Test func theSQLiteLogIsCheckpointedInTheBackground() async throws {
+        let location = try StoreKind.sqlite.freshLocation()
+        guard case .sqlite(let path, _) = location else { return }
+        let store = try open(location)
+        defer { store.close() }
+        let fileSize = { ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0 }
+        let before = fileSize()
+        let padding = JSONValue.string(String(repeating: "x", count: 2_000))
+        for batch in 0..<10 {
+            _ = try await store.write { transaction in
+                for number in 0..<50 {
+                    var event = TestEvents.event(batch * 50 + number + 1, "bulk", at: 0)
+                    event.payload = ["padding": padding]
+                    _ = try transaction.insertEvent(event, received: TestEvents.at(0))
+                }
+            }
+        }
+        #expect(FileManager.default.fileExists(atPath: path + "-wal"))
+        var after = fileSize()
+        for _ in 0..<50 where after < before + 500_000 {
+            try await Task.sleep(for: .milliseconds(50))
+            after = fileSize()
+        }
+        #expect(after >= before + 500_000, "the database file grew from \(before) to \(after) bytes: the log's 500 events reached it")
+    }
+
     @Test(arguments: StoreKind.available) func retentionDeletesEventsAndTheirResources(kind: StoreKind) async throws {
         let location = try kind.freshLocation()
         let store = try open(location)
