@@ -108,6 +108,29 @@ struct BenchHarness {
         return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
     }
 
+    /// The server's resident memory now, split into mapped files (the binary's and libraries' code and data, shared
+    /// with the page cache) and anonymous memory (heap, stacks), in KiB.
+    var residentSplit: (files: Int, anonymous: Int) {
+        guard let pid = server?.processIdentifier, let rollup = try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8) else {
+            return (0, 0)
+        }
+        func value(_ name: String) -> Int {
+            guard let line = rollup.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return 0 }
+            return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+        }
+        let rss = value("Rss")
+        let anonymous = value("Anonymous")
+        return (rss - anonymous, anonymous)
+    }
+
+    /// A line for the benchmarks' reports: peak RSS, and what the memory is now.
+    var memoryReport: String {
+        let split = residentSplit
+        return String(
+            format: "server peak RSS:                         %.1f MB (at the end: %.1f MB mapped code and data, %.1f MB anonymous)",
+            Double(peakRSS) / 1024, Double(split.files) / 1024, Double(split.anonymous) / 1024)
+    }
+
     static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
         guard !sorted.isEmpty else { return 0 }
         return sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]

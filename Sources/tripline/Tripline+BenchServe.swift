@@ -30,6 +30,9 @@ extension Tripline {
             let startup = try await harness.startServer()
             print("tripline bench serve: 100 automations, fresh SQLite database (synchronous=FULL), \(connections) connections, \(duration) s per run")
             print(String(format: "start-up (process launch to /readyz 200): %.0f ms", startup * 1000))
+            let idle = harness.residentSplit
+            print(String(format: "RSS after start-up:                      %.1f MB (%.1f MB mapped code and data, %.1f MB anonymous)",
+                Double(idle.files + idle.anonymous) / 1024, Double(idle.files) / 1024, Double(idle.anonymous) / 1024))
 
             let ceiling = try harness.runWrk(script: Self.wrkScript(path: "/api/bench/noop", batch: 1), name: "run1", arguments: ["1"])
             let single = try harness.runWrk(script: Self.wrkScript(path: "/api/events", batch: 1), name: "run2", arguments: ["2"])
@@ -53,7 +56,7 @@ extension Tripline {
 
             let lateness = try await proactiveLateness(harness)
             print(String(format: "proactive lateness (3 windows of 10 s):  max %.0f ms", lateness * 1000))
-            print(String(format: "server peak RSS:                         %.1f MB", Double(harness.peakRSS) / 1024))
+            print(harness.memoryReport)
         }
 
         // MARK: - Load

@@ -51,7 +51,7 @@ extension Tripline {
             }
             latencies.sort()
             print(String(format: "delivery latency, unloaded:              p50 %.2f ms, p99 %.2f ms", BenchHarness.percentile(latencies, 0.5), BenchHarness.percentile(latencies, 0.99)))
-            print(String(format: "server peak RSS:                         %.1f MB", Double(harness.peakRSS) / 1024))
+            print(harness.memoryReport)
         }
 
         static func wrkScript(path: String, signature: String) -> String {
