@@ -85,6 +85,35 @@ struct BenchHarness {
         return value
     }
 
+    /// Runs wrk with one connection (each request waits for the answer to the one before) and reads its latency
+    /// distribution (wrk keeps an HdrHistogram).
+    /// - Returns: The median and the 99th percentile, in milliseconds, and how many requests were measured.
+    func runWrkLatency(script: String, name: String, seconds: Int, arguments: [String] = []) throws -> (p50: Double, p99: Double, requests: Int) {
+        let file = try write(script, to: "\(name).lua")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/wrk")
+        process.arguments = ["-t1", "-c1", "-d\(seconds)s", "--latency", "-s", file.path, "http://127.0.0.1:\(port)", "--"] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        if output.contains("Non-2xx") { throw ValidationError("wrk saw non-2xx answers:\n\(output)") }
+        func percentile(_ label: String) -> Double? {
+            guard let line = output.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix(label + " ") }),
+                let text = line.split(separator: " ").last
+            else { return nil }
+            for (unit, scale) in [("us", 0.001), ("ms", 1.0), ("s", 1000.0)] where text.hasSuffix(unit) {
+                return Double(text.dropLast(unit.count)).map { $0 * scale }
+            }
+            return nil
+        }
+        let requests = output.split(separator: "\n").first(where: { $0.contains("requests in") })
+            .flatMap { Int($0.trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") } ?? 0
+        guard let p50 = percentile("50%"), let p99 = percentile("99%") else { throw ValidationError("cannot read wrk's latency distribution:\n\(output)") }
+        return (p50, p99, requests)
+    }
+
     func request(_ method: String, _ path: String, body: Data? = nil, headers: [String: String] = ["Content-Type": "application/json"]) async throws -> (Int, Data) {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.httpMethod = method

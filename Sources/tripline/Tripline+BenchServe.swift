@@ -14,13 +14,14 @@ extension Tripline {
             discussion: """
                 Needs wrk (apt-get install wrk). Reports: the HTTP ceiling (a route that reads the body and answers 204 \
                 without storing); durable single-event and batched (100) ingest; event → firing latency p50/p99 unloaded \
-                and under load (the firing is committed with the event, so the POST's answer marks it); proactive \
-                lateness; peak RSS; start-up time. Build with -c release.
+                and under load (wrk's HdrHistogram over one connection posting a probe event every 5 ms; the firing is \
+                committed with the event, so the POST's answer marks it); proactive lateness; peak RSS; start-up time. \
+                Build with -c release.
                 """)
 
         @Option(help: "Seconds per wrk run.") var duration = 10
         @Option(help: "Concurrent connections for wrk.") var connections = 32
-        @Option(help: "Latency samples per measurement.") var samples = 300
+        @Option(help: "Seconds per latency measurement.") var latencySeconds = 3
         @Option(help: "Port for the server.") var port = 4711
 
         func run() async throws {
@@ -41,18 +42,24 @@ extension Tripline {
             print(String(format: "durable single-event POSTs:              %8.0f events/s  (%.0f%% of the ceiling)", single, single / ceiling * 100))
             print(String(format: "durable batches of 100:                  %8.0f events/s", batched * 100))
 
-            let unloaded = try await latencies(harness, count: samples, offset: 0)
-            print(String(format: "event → firing latency, unloaded:        p50 %.2f ms, p99 %.2f ms", BenchHarness.percentile(unloaded, 0.5), BenchHarness.percentile(unloaded, 0.99)))
+            // Latency: one connection posting probe events one at a time (each fires an automation; the firing commits
+            // with the event, so the answer marks it), alone and next to a wrk load on half the connections.
+            let probe = Self.latencyScript
+            // The loads above leave the database's log to be copied into the file (a few seconds of background I/O);
+            // unloaded means after that.
+            try await Task.sleep(for: .seconds(3))
+            let unloaded = try harness.runWrkLatency(script: probe, name: "latency-alone", seconds: latencySeconds, arguments: ["1"])
+            print(String(format: "event → firing latency, unloaded:        p50 %.2f ms, p99 %.2f ms (%d events)", unloaded.p50, unloaded.p99, unloaded.requests))
             let load = Process()
             load.executableURL = URL(fileURLWithPath: "/usr/bin/wrk")
             let script = try harness.write(Self.wrkScript(path: "/api/events", batch: 1), to: "load.lua")
-            load.arguments = ["-t2", "-c\(connections / 2)", "-d\(duration)s", "-s", script.path, "http://127.0.0.1:\(port)", "--", "4"]
+            load.arguments = ["-t2", "-c\(connections / 2)", "-d\(latencySeconds + 2)s", "-s", script.path, "http://127.0.0.1:\(port)", "--", "4"]
             load.standardOutput = FileHandle.nullDevice
             try load.run()
             try await Task.sleep(for: .seconds(1))
-            let loaded = try await latencies(harness, count: samples, offset: 1_000_000)
+            let loaded = try harness.runWrkLatency(script: probe, name: "latency-loaded", seconds: latencySeconds, arguments: ["2"])
             load.waitUntilExit()
-            print(String(format: "event → firing latency, under load:      p50 %.2f ms, p99 %.2f ms", BenchHarness.percentile(loaded, 0.5), BenchHarness.percentile(loaded, 0.99)))
+            print(String(format: "event → firing latency, under load:      p50 %.2f ms, p99 %.2f ms (%d events)", loaded.p50, loaded.p99, loaded.requests))
 
             let lateness = try await proactiveLateness(harness)
             print(String(format: "proactive lateness (3 windows of 10 s):  max %.0f ms", lateness * 1000))
@@ -81,18 +88,18 @@ extension Tripline {
 
         // MARK: - Latency
 
-        func latencies(_ harness: BenchHarness, count: Int, offset: Int) async throws -> [Double] {
-            var results: [Double] = []
-            for number in 0..<count {
-                let id = String(format: "00000000-0000-4000-9000-%012d", offset + number)
-                let body = #"[{"id":"\#(id)","occurred":"\#(Instant(seconds: Date().timeIntervalSince1970).rfc3339)","event":"bench.latency","resource":{"prefect.resource.id":"bench.latency"}}]"#
-                let start = DispatchTime.now().uptimeNanoseconds
-                let code = try await harness.status("POST", "/api/events", body: body)
-                guard code == 204 else { throw ValidationError("posting an event answered \(code)") }
-                results.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-            }
-            return results.sorted()
-        }
+        /// Posts one `bench.latency` event per request (the probe automation fires on each), 5 ms after the answer to
+        /// the one before, so that each probe's firing and its action are done before the next probe.
+        static let latencyScript = """
+            function init(args) run = tonumber(args[1]) or 0; counter = 0 end
+            function delay() return 5 end
+            function request()
+              counter = counter + 1
+              local id = string.format("00000000-%04x-4000-9000-%012x", run, counter)
+              return wrk.format("POST", "/api/events", {["Content-Type"] = "application/json"},
+                '[{"id":"' .. id .. '","occurred":"2026-01-01T00:00:00Z","event":"bench.latency","resource":{"prefect.resource.id":"bench.latency"}}]')
+            end
+            """
 
         func proactiveLateness(_ harness: BenchHarness) async throws -> Double {
             let opened = Date()

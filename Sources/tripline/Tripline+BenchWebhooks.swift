@@ -12,12 +12,13 @@ extension Tripline {
                 Needs wrk (apt-get install wrk). Starts a server with 100 automations and a GitHub endpoint on a fresh \
                 database, then posts a realistic push delivery (about 7 KB, HMAC-SHA256 signed, a new X-GitHub-Delivery \
                 each time) and reports deliveries/s (verified, mapped, durable before the answer) as a fraction of the \
-                ceiling (a no-op route reading the same body), and the answer latency p50/p99 unloaded. Build with -c release.
+                ceiling (a no-op route reading the same body), and the answer latency p50/p99 unloaded (wrk, one connection, \
+                a delivery every 5 ms). Build with -c release.
                 """)
 
         @Option(help: "Seconds per wrk run.") var duration = 10
         @Option(help: "Concurrent connections for wrk.") var connections = 32
-        @Option(help: "Latency samples.") var samples = 300
+        @Option(help: "Seconds of the latency measurement.") var latencySeconds = 3
         @Option(help: "Port for the server.") var port = 4712
 
         static let secret = "bench-webhook-secret-0f3a9c"
@@ -38,24 +39,18 @@ extension Tripline {
             print(String(format: "HTTP ceiling (no-op route, same body):   %8.0f requests/s", ceiling))
             print(String(format: "verified GitHub deliveries:              %8.0f deliveries/s  (%.0f%% of the ceiling)", deliveries, deliveries / ceiling * 100))
 
-            var latencies: [Double] = []
-            for number in 0..<samples {
-                let headers = [
-                    "Content-Type": "application/json", "X-GitHub-Event": "push", "X-Hub-Signature-256": signature,
-                    "X-GitHub-Delivery": String(format: "00000000-0000-4000-b000-%012d", number),
-                ]
-                let start = DispatchTime.now().uptimeNanoseconds
-                let (code, _) = try await harness.request("POST", "/hooks/github", body: Data(body.utf8), headers: headers)
-                guard code == 200 else { throw ValidationError("a delivery answered \(code)") }
-                latencies.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-            }
-            latencies.sort()
-            print(String(format: "delivery latency, unloaded:              p50 %.2f ms, p99 %.2f ms", BenchHarness.percentile(latencies, 0.5), BenchHarness.percentile(latencies, 0.99)))
+            // Latency: one connection posting a delivery every 5 ms, once the background work the load left is done.
+            try await Task.sleep(for: .seconds(3))
+            let latency = try harness.runWrkLatency(
+                script: Self.wrkScript(path: "/hooks/github", signature: signature, pace: 5), name: "latency", seconds: latencySeconds, arguments: [bodyFile.path, "3"])
+            print(String(format: "delivery latency, unloaded:              p50 %.2f ms, p99 %.2f ms (%d deliveries)", latency.p50, latency.p99, latency.requests))
             print(harness.memoryReport)
         }
 
-        static func wrkScript(path: String, signature: String) -> String {
+        /// - Parameter pace: Milliseconds between an answer and the next request (0: back to back).
+        static func wrkScript(path: String, signature: String, pace: Int = 0) -> String {
             """
+            function delay() return \(pace) end
             local threads = 0
             function setup(thread) thread:set("tid", threads); threads = threads + 1 end
             function init(args)
