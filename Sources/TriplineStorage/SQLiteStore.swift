@@ -60,12 +60,15 @@ public final class SQLiteStore: DurableStore {
 
     deinit { checkpointer?.stop() }
 
-    /// Copies the write-ahead log into the database file on its own connection and thread, every
-    /// ``Checkpointer/interval``. SQLite's automatic checkpoint runs inside the commit that crosses its threshold, so
+    /// Copies the write-ahead log into the database file on its own connection and thread, every few milliseconds
+    /// while commits arrive. SQLite's automatic checkpoint runs inside the commit that crosses its threshold, so
     /// every few thousand events one commit (and every request waiting on it) paid for copying megabytes and an extra
     /// fsync; a passive checkpoint here runs alongside commits instead.
     final class Checkpointer: Sendable {
-        static let interval = DispatchTimeInterval.milliseconds(100)
+        /// The pause between checkpoints while commits arrive: short, so that each copies and syncs little (a long
+        /// copy's sync holds up the commits' own syncs), doubling up to `idleInterval` while nothing is committed.
+        static let busyInterval = 5
+        static let idleInterval = 200
         /// The commit-path checkpoint threshold, in pages (40 MB of log). The log only starts over after a checkpoint
         /// copied all of it with no commit in between, which steady ingest never allows here; the writer's own
         /// checkpoint at this length does, and finds little left to copy.
@@ -85,10 +88,14 @@ public final class SQLiteStore: DurableStore {
             connection = try DatabaseQueue(path: path, configuration: config)
             let thread = Thread { [connection, stopping, stopped] in
                 var failing = false
-                while stopping.wait(timeout: .now() + Self.interval) == .timedOut {
+                var pause = Self.busyInterval
+                var lastFrames = -1
+                while stopping.wait(timeout: .now() + .milliseconds(pause)) == .timedOut {
                     do {
                         // Passive: copies what is committed without holding commits back.
-                        try connection.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
+                        let frames = try connection.writeWithoutTransaction { db in try db.checkpoint(.passive).walFrameCount }
+                        pause = frames == lastFrames ? min(pause * 2, Self.idleInterval) : Self.busyInterval
+                        lastFrames = frames
                         failing = false
                     } catch {
                         if !failing { logger.warning("checkpointing the database log failed; commits will checkpoint it", metadata: ["error": "\(error)"]) }
