@@ -1,3 +1,5 @@
+internal import Foundation
+
 /// A min-heap of (time, id) deadlines, ties broken by id. Entries are not updated in place: push the new deadline
 /// and let the owner skip stale entries when they surface (the owner knows the current deadline of each id).
 struct DeadlineHeap<ID: Comparable & Sendable>: Sendable {
@@ -59,5 +61,16 @@ struct DeadlineHeap<ID: Comparable & Sendable>: Sendable {
             parent = smallest
         }
         return top
+    }
+}
+
+/// An event id ordered by its bytes (any fixed order will do), for the heap of remembered ids.
+struct SeenID: Comparable, Sendable {
+    let id: EventID
+
+    init(_ id: EventID) { self.id = id }
+
+    static func < (lhs: SeenID, rhs: SeenID) -> Bool {
+        withUnsafeBytes(of: lhs.id.uuid) { left in withUnsafeBytes(of: rhs.id.uuid) { right in left.lexicographicallyPrecedes(right) } }
     }
 }

@@ -73,16 +73,14 @@ extension Engine {
     mutating func markSeen(_ event: Event) {
         seen.insert(event.id)
         guard let horizon = configuration.deduplicationHorizon else { return }
-        seenOrder.append((event.occurred, event.id))
+        seenOrder.push(event.occurred, SeenID(event.id))
         guard let clock else { return }
+        // Forget every id whose event occurred before the horizon, whatever order the events arrived in (a recent
+        // event must not hold back the forgetting of older ones behind it).
         let cutoff = clock - horizon
-        while seenOrderHead < seenOrder.count, seenOrder[seenOrderHead].0 < cutoff {
-            seen.remove(seenOrder[seenOrderHead].1)
-            seenOrderHead += 1
-        }
-        if seenOrderHead > 4096, seenOrderHead * 2 > seenOrder.count {
-            seenOrder.removeFirst(seenOrderHead)
-            seenOrderHead = 0
+        while let first = seenOrder.first, first.time < cutoff {
+            seenOrder.pop()
+            seen.remove(first.id.id)
         }
     }
 

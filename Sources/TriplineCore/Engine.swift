@@ -158,8 +158,8 @@ public struct Engine<Store: BucketStore>: Sendable {
     var held: [HeldKey: [HeldEvent]] = [:]
     var slots: [UUID: [ChildSlot]] = [:]
     var seen: Set<EventID> = []
-    var seenOrder: [(Instant, EventID)] = []
-    var seenOrderHead = 0
+    /// The remembered ids by `occurred`, earliest first, for forgetting them past the horizon in any arrival order.
+    var seenOrder = DeadlineHeap<SeenID>()
     var parked: [EventID: [EventID: Event]] = [:]
     var waitlist: [EventID: (received: Instant, leader: EventID)] = [:]
     var nextProactiveRun: [Int: Instant] = [:]
@@ -243,6 +243,10 @@ public struct Engine<Store: BucketStore>: Sendable {
         self.proactiveTriggers = eventTriggers.indices.filter { eventTriggers[$0].trigger.posture == .proactive }
         self.candidateStamp = [UInt32](repeating: 0, count: eventTriggers.count)
     }
+
+    /// How many processed event ids the engine remembers (for `follows` and duplicates; bounded by
+    /// ``EngineConfiguration/deduplicationHorizon``).
+    public var rememberedEventCount: Int { seen.count }
 
     /// The number of event triggers (including children of compound and sequence triggers).
     public var eventTriggerCount: Int { eventTriggers.count }

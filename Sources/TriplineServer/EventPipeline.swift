@@ -57,8 +57,9 @@ public actor EventPipeline {
         var configuration = EngineConfiguration()
         configuration.evaluateAtEveryWindowEnd = true
         configuration.evaluateOverdueRunsAtAdvanceTime = true
-        // The event log deduplicates by id; the engine only needs to remember recent ids.
-        configuration.deduplicationHorizon = .minutes(30)
+        // The event log deduplicates by id; the engine only needs to remember the ids a `follows` can still name (its
+        // lookback). Memory: about 50 bytes per event that occurred within the horizon.
+        configuration.deduplicationHorizon = configuration.precedingEventLookback
         self.engineConfiguration = configuration
         self.store = store
         self.logger = logger

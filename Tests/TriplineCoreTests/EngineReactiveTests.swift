@@ -195,3 +195,32 @@ extension TestEvents {
         return event(number, name, at: seconds, resource: resource, related: related, payload: payload, follows: follows)
     }
 }
+
+@Suite struct RememberedEventTests {
+    /// Ids are forgotten once their event occurred before the horizon, in any arrival order: a recent event does not
+    /// hold back the forgetting of the old ones that arrive after it.
+    @Test func oldIdsAreForgottenBehindARecentOne() throws {
+        var configuration = EngineConfiguration()
+        configuration.deduplicationHorizon = .minutes(15)
+        var engine = Engine(automations: [], store: InMemoryBucketStore(), configuration: configuration)
+        _ = engine.advance(to: TestEvents.at(100_000))
+        let recent = TestEvents.event(1, "recent", at: 99_990)
+        _ = engine.process(recent)
+        for number in 2...5_000 { _ = engine.process(TestEvents.event(number, "old", at: 0)) }
+        #expect(engine.rememberedEventCount == 1, "only the recent id is remembered, not the 4,999 old ones behind it")
+        #expect(engine.process(recent).isEmpty)
+        let automations = try TestEvents.automations(
+            """
+            - name: after recent
+              trigger: {type: event, posture: Reactive, expect: ["follower"]}
+              actions: [{type: do-nothing}]
+            """)
+        var withAutomation = Engine(automations: automations, store: InMemoryBucketStore(), configuration: configuration)
+        _ = withAutomation.advance(to: TestEvents.at(100_000))
+        _ = withAutomation.process(recent)
+        for number in 2...2_000 { _ = withAutomation.process(TestEvents.event(number, "old", at: 0)) }
+        let follower = TestEvents.event(9_999, "follower", at: 99_995, follows: 1)
+        #expect(withAutomation.process(follower, now: TestEvents.at(100_000)).count == 1, "its leader is still remembered: no parking")
+        #expect(withAutomation.rememberedEventCount == 2)
+    }
+}
