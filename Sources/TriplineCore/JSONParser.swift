@@ -70,60 +70,21 @@ struct JSONParser {
 
     private mutating func parseObject() throws(TriplineError) -> JSONValue {
         try enter()
-        index += 1
         var object: [String: JSONValue] = [:]
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            depth -= 1
-            return .object(object)
+        try forEachMember { parser, key throws(TriplineError) in
+            let name = try parser.decodeString(key.start, key.end, simple: key.simple, ascii: key.ascii)
+            object[name] = try parser.parseValue()
         }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
-            let key = try parseString()
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
-            index += 1
-            skipWhitespace()
-            object[key] = try parseValue()
-            skipWhitespace()
-            guard index < bytes.count else { throw error("unexpected end of input in an object") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            guard bytes[index] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
-            index += 1
-            depth -= 1
-            return .object(object)
-        }
+        depth -= 1
+        return .object(object)
     }
 
     private mutating func parseArray() throws(TriplineError) -> JSONValue {
         try enter()
-        index += 1
         var array: [JSONValue] = []
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-            index += 1
-            depth -= 1
-            return .array(array)
-        }
-        while true {
-            skipWhitespace()
-            array.append(try parseValue())
-            skipWhitespace()
-            guard index < bytes.count else { throw error("unexpected end of input in an array") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            guard bytes[index] == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
-            index += 1
-            depth -= 1
-            return .array(array)
-        }
+        try forEachElement { parser throws(TriplineError) in array.append(try parser.parseValue()) }
+        depth -= 1
+        return .array(array)
     }
 
     /// Moves past a string literal (the index at its opening quote) and tells where its contents are and whether they
@@ -360,61 +321,44 @@ extension JSONParser {
         }
     }
 
+    /// Calls `body` for each element of the array at the index, with the parser at the element; `body` must move past
+    /// it.
+    private mutating func forEachElement(_ body: (inout JSONParser) throws(TriplineError) -> Void) throws(TriplineError) {
+        index += 1
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            try body(&self)
+            skipWhitespace()
+            guard index < bytes.count else { throw error("unexpected end of input in an array") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            guard bytes[index] == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
+            index += 1
+            return
+        }
+    }
+
     private mutating func skipValue() throws(TriplineError) {
         guard index < bytes.count else { throw error("unexpected end of input") }
         switch bytes[index] {
         case UInt8(ascii: "{"):
             try enter()
-            index += 1
-            skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                depth -= 1
-                return
+            try forEachMember { parser, key throws(TriplineError) in
+                if !key.simple || !key.ascii { _ = try parser.decodeString(key.start, key.end, simple: key.simple, ascii: key.ascii) }
+                try parser.skipValue()
             }
-            while true {
-                skipWhitespace()
-                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
-                try skipString()
-                skipWhitespace()
-                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
-                index += 1
-                skipWhitespace()
-                try skipValue()
-                skipWhitespace()
-                guard index < bytes.count else { throw error("unexpected end of input in an object") }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                guard bytes[index] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
-                index += 1
-                depth -= 1
-                return
-            }
+            depth -= 1
         case UInt8(ascii: "["):
             try enter()
-            index += 1
-            skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                depth -= 1
-                return
-            }
-            while true {
-                skipWhitespace()
-                try skipValue()
-                skipWhitespace()
-                guard index < bytes.count else { throw error("unexpected end of input in an array") }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                guard bytes[index] == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
-                index += 1
-                depth -= 1
-                return
-            }
+            try forEachElement { parser throws(TriplineError) in try parser.skipValue() }
+            depth -= 1
         case UInt8(ascii: "\""): try skipString()
         case UInt8(ascii: "t"): _ = try literal("true", .null)
         case UInt8(ascii: "f"): _ = try literal("false", .null)
