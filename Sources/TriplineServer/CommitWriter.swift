@@ -116,7 +116,7 @@ final class CommitWriter: Sendable {
     }
 
     /// Runs the engine's proactive evaluations due by `now` in the next commit (with whatever events it carries), and
-    /// returns once that commit is durable.
+    /// returns once that commit is durable (at once when the writer is stopping).
     func tick(now: Instant) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let (refused, shouldWake) = queue.withLock { state -> (Bool, Bool) in
@@ -130,7 +130,8 @@ final class CommitWriter: Sendable {
                 return (false, asleep)
             }
             if refused {
-                continuation.resume(throwing: TriplineError(.limitExceeded, "the server is shutting down"))
+                // Shutting down: the deadline is kept in the engine state and runs at the next start.
+                continuation.resume()
                 return
             }
             if shouldWake { wake.signal() }
