@@ -103,7 +103,7 @@ extension Tripline {
             guard ["text", "json"].contains(format) else { throw ValidationError("log format must be text or json, got \"\(format)\"") }
 
             LoggingSystem.bootstrap { label in
-                var handler: any LogHandler = format == "json" ? JSONLogHandler(label: label) : TextLogHandler(label: label)
+                var handler = LineLogHandler(label: label, format: format == "json" ? .json : .text)
                 handler.logLevel = parsedLevel
                 return handler
             }
@@ -182,11 +182,14 @@ func parseRetention(_ text: String) -> TimeSpan? {
     return TimeSpan(durationText: trimmed)
 }
 
-/// One JSON object per log line, for log collectors.
-/// Text lines on standard error: `time level label: message key=value …`. Metadata is formatted only when a line is
-/// written (swift-log's stream handler formats it again on every change, which is once per request here).
-struct TextLogHandler: LogHandler {
+/// Log lines on standard error: text (`time level label: message key=value …`) or one JSON object per line, for log
+/// collectors. Metadata is formatted only when a line is written (swift-log's stream handler formats it again on every
+/// change, which is once per request here).
+struct LineLogHandler: LogHandler {
+    enum Format { case text, json }
+
     let label: String
+    let format: Format
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
 
@@ -196,30 +199,20 @@ struct TextLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var line = "\(Instant(seconds: Date().timeIntervalSince1970).rfc3339) \(event.level) \(label): \(event.message)"
+        let time = Instant(seconds: Date().timeIntervalSince1970).rfc3339
         let merged = event.metadata.map { metadata.merging($0, uniquingKeysWith: { _, new in new }) } ?? metadata
-        for (key, value) in merged.sorted(by: { $0.key < $1.key }) { line += " \(key)=\(value)" }
-        line += "\n"
-        FileHandle.standardError.write(Data(line.utf8))
-    }
-}
-
-struct JSONLogHandler: LogHandler {
-    let label: String
-    var logLevel: Logger.Level = .info
-    var metadata: Logger.Metadata = [:]
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var object: [String: JSONValue] = [
-            "time": .string(Instant(seconds: Date().timeIntervalSince1970).rfc3339), "level": .string(event.level.rawValue),
-            "label": .string(label), "message": .string(event.message.description),
-        ]
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { _, new in new }) { object[key] = .string("\(value)") }
-        FileHandle.standardError.write(Data((JSONValue.object(object).jsonText + "\n").utf8))
+        var line: String
+        switch format {
+        case .text:
+            line = "\(time) \(event.level) \(label): \(event.message)"
+            for (key, value) in merged.sorted(by: { $0.key < $1.key }) { line += " \(key)=\(value)" }
+        case .json:
+            var object: [String: JSONValue] = [
+                "time": .string(time), "level": .string(event.level.rawValue), "label": .string(label), "message": .string(event.message.description),
+            ]
+            for (key, value) in merged { object[key] = .string("\(value)") }
+            line = JSONValue.object(object).jsonText
+        }
+        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 }
