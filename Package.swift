@@ -131,6 +131,7 @@ let package = Package(
                 "TriplineTemplates",
                 "TriplineKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

@@ -2,10 +2,6 @@ import ArgumentParser
 import Foundation
 import TriplineCore
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-
 /// What the HTTP benchmarks share: a server started from this executable on a fresh database in a scratch folder,
 /// wrk runs against it, plain requests from this process, and the server's peak memory.
 struct BenchHarness {
@@ -115,14 +111,7 @@ struct BenchHarness {
     }
 
     func request(_ method: String, _ path: String, body: Data? = nil, headers: [String: String] = ["Content-Type": "application/json"]) async throws -> (Int, Data) {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        request.httpMethod = method
-        if let body {
-            request.httpBody = body
-            for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-        }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+        try await HTTPCall.send(method, "http://127.0.0.1:\(port)\(path)", headers: body == nil ? [] : headers.map { ($0.key, $0.value) }, body: body)
     }
 
     func status(_ method: String, _ path: String, body: String? = nil) async throws -> Int {

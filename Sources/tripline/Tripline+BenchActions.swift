@@ -8,10 +8,6 @@ import Synchronization
 import TriplineCore
 import TriplineStorage
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-
 extension Tripline {
     struct ActionsBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -176,14 +172,7 @@ extension Tripline {
         }
 
         func post(_ path: String, body: String?, method: String = "POST") async throws -> Int {
-            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-            request.httpMethod = method
-            if let body {
-                request.httpBody = Data(body.utf8)
-                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            }
-            let (_, response) = try await URLSession.shared.data(for: request)
-            return (response as? HTTPURLResponse)?.statusCode ?? 0
+            try await HTTPCall.send(method, "http://127.0.0.1:\(port)\(path)", headers: body == nil ? [] : [("Content-Type", "application/json")], body: body.map { Data($0.utf8) }).0
         }
     }
 }

@@ -4,10 +4,6 @@ import Logging
 import Metrics
 import TriplineKafka
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-
 extension Tripline {
     struct KafkaBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -159,8 +155,7 @@ extension Tripline {
         }
 
         func get(_ path: String, port: Int) async throws -> String {
-            let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-            return String(decoding: data, as: UTF8.self)
+            String(decoding: try await HTTPCall.send("GET", "http://127.0.0.1:\(port)\(path)").1, as: UTF8.self)
         }
     }
 }

@@ -2,10 +2,6 @@ import ArgumentParser
 import Foundation
 import TriplineCore
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-
 extension Tripline {
     struct ServeBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

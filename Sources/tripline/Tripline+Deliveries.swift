@@ -2,10 +2,6 @@ import ArgumentParser
 import Foundation
 import TriplineCore
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-
 extension Tripline {
     struct Deliveries: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -37,19 +33,15 @@ extension Tripline {
 
         /// Sends a request; returns the status and the body as sent.
         func raw(_ method: String, _ path: String) async throws -> (Int, Data) {
-            guard let url = URL(string: base + path) else { throw ValidationError("not a URL: \(base + path)") }
-            var request = URLRequest(url: url)
-            request.httpMethod = method
-            if let token = ProcessInfo.processInfo.environment["TRIPLINE_API_TOKEN"] { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-            let data: Data
-            let response: URLResponse
+            guard URL(string: base + path)?.host != nil else { throw ValidationError("not a URL: \(base + path)") }
+            var headers: [(String, String)] = []
+            if let token = ProcessInfo.processInfo.environment["TRIPLINE_API_TOKEN"] { headers.append(("Authorization", "Bearer \(token)")) }
             do {
-                (data, response) = try await URLSession.shared.data(for: request)
+                return try await HTTPCall.send(method, base + path, headers: headers)
             } catch {
-                printError("error: cannot reach the server at \(base): \(error.localizedDescription) (is `tripline serve` running? see --api-url)")
+                printError("error: cannot reach the server at \(base): \(error) (is `tripline serve` running? see --api-url)")
                 throw ExitCode(1)
             }
-            return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
         }
 
         /// Fails with the server's `detail` unless the status is one of `expected`.
