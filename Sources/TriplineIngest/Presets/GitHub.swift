@@ -49,12 +49,15 @@ extension WebhookProcessor {
         var name = "github.\(kind)"
         if case .string(let action)? = payload["action"], !action.isEmpty { name += ".\(action)" }
 
+        // Each path is looked up once: a lookup scans the member's object in the body's text.
+        let organization = payload[path: "organization.login"]?.stringValue
+        let installation = payload[path: "installation.id"]?.textValue
         var resource: [String: String]
         if let fullName = payload[path: "repository.full_name"]?.stringValue {
             resource = [Resource.idLabel: "github.repository.\(fullName)", "prefect.resource.name": fullName, "github.repository": fullName]
-        } else if let login = payload[path: "organization.login"]?.stringValue {
+        } else if let login = organization {
             resource = [Resource.idLabel: "github.organization.\(login)", "prefect.resource.name": login, "github.organization": login]
-        } else if let installation = payload[path: "installation.id"]?.textValue {
+        } else if let installation {
             resource = [Resource.idLabel: "github.installation.\(installation)", "github.installation": installation]
         } else {
             resource = [Resource.idLabel: "github.webhook.\(endpoint.slug)"]
@@ -68,10 +71,10 @@ extension WebhookProcessor {
         if let login = payload[path: "sender.login"]?.stringValue {
             related.append(Resource([Resource.idLabel: "github.user.\(login)", Resource.roleLabel: "sender", "prefect.resource.name": login]))
         }
-        if let installation = payload[path: "installation.id"]?.textValue, resource[Resource.idLabel] != "github.installation.\(installation)" {
+        if let installation, resource[Resource.idLabel] != "github.installation.\(installation)" {
             related.append(Resource([Resource.idLabel: "github.installation.\(installation)", Resource.roleLabel: "installation"]))
         }
-        if let login = payload[path: "organization.login"]?.stringValue, resource[Resource.idLabel] != "github.organization.\(login)" {
+        if let login = organization, resource[Resource.idLabel] != "github.organization.\(login)" {
             related.append(Resource([Resource.idLabel: "github.organization.\(login)", Resource.roleLabel: "organization", "prefect.resource.name": login]))
         }
         related.append(webhookResource)
