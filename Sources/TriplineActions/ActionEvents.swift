@@ -9,11 +9,11 @@ public enum ActionEvents {
     /// The events of one attempt.
     public static func events(for entry: OutboxEntry, attempt: DeliveryAttempt, outcome: Result<ActionSuccess, ActionFailure>, now: Instant) -> [Event] {
         let automationResource = Resource([
-            Resource.idLabel: "prefect.automation.\(entry.automationID.uuidString.lowercased())", Resource.nameLabel: entry.automationName,
+            Resource.idLabel: "prefect.automation.\(entry.automationID.lowercasedText)", Resource.nameLabel: entry.automationName,
         ])
         var related: [Resource] = []
         if let event = entry.triggeringEvent {
-            related.append(Resource([Resource.idLabel: "prefect.event.\(event.id.uuidString.lowercased())", Resource.roleLabel: "triggering-event"]))
+            related.append(Resource([Resource.idLabel: "prefect.event.\(event.id.lowercasedText)", Resource.roleLabel: "triggering-event"]))
         }
         let payload: [String: JSONValue] = [
             "action_index": .int(Int64(entry.actionIndex)), "action_type": .string(entry.action.type), "invocation": .string(entry.idempotencyKey),

@@ -31,10 +31,10 @@ public struct ActionExecution: Sendable {
     public static func templateContext(entry: OutboxEntry, attempt: Int) -> JSONValue {
         let key = entry.bucketingLabels.keys.sorted().compactMap { entry.bucketingLabels[$0] }.joined(separator: "/")
         return .object([
-            "automation": .object(["id": .string(entry.automationID.uuidString.lowercased()), "name": .string(entry.automationName)]),
+            "automation": .object(["id": .string(entry.automationID.lowercasedText), "name": .string(entry.automationName)]),
             "event": entry.triggeringEvent?.jsonValue ?? .null,
             "firing": .object([
-                "id": .string(entry.firingID.uuidString.lowercased()), "time": .string(entry.firedAt.rfc3339),
+                "id": .string(entry.firingID.lowercasedText), "time": .string(entry.firedAt.rfc3339),
                 "labels": .object(entry.bucketingLabels.mapValues(JSONValue.string)), "key": .string(key),
             ]),
             "labels": .object(entry.bucketingLabels.mapValues(JSONValue.string)),

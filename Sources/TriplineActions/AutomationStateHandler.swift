@@ -15,7 +15,7 @@ public struct AutomationStateHandler: ActionHandler {
         let target: UUID
         if fields["source"]?.stringValue == "inferred" {
             target = execution.entry.automationID
-        } else if let text = fields["automation_id"]?.stringValue, let id = UUID(uuidString: text) {
+        } else if let text = fields["automation_id"]?.stringValue, let id = UUID(text: text) {
             target = id
         } else {
             throw ActionFailure.configuration("automation_id is required when source is selected")
@@ -27,7 +27,7 @@ public struct AutomationStateHandler: ActionHandler {
             throw ActionFailure(.permanent, error.description)
         }
         return ActionSuccess(
-            related: [Resource([Resource.idLabel: "prefect.automation.\(target.uuidString.lowercased())", Resource.roleLabel: "target"])],
+            related: [Resource([Resource.idLabel: "prefect.automation.\(target.lowercasedText)", Resource.roleLabel: "target"])],
             details: ["enabled": .bool(enable)])
     }
 }

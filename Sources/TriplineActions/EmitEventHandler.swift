@@ -13,7 +13,7 @@ public struct EmitEventHandler: ActionHandler {
         let fields = execution.action.fields
         let id = UUID(stableName: "emit-event:\(execution.idempotencyKey)")
         var object: [String: JSONValue] = [
-            "id": .string(id.uuidString.lowercased()),
+            "id": .string(id.lowercasedText),
             "occurred": .string(execution.environment.clock().rfc3339),
             "event": .string(try execution.render("event") ?? ""),
             "resource": try execution.renderJSON(fields["resource"] ?? .object([:]), field: "resource"),
@@ -32,7 +32,7 @@ public struct EmitEventHandler: ActionHandler {
             throw ActionFailure(.retriable, "the event log did not take the event: \(error)")
         }
         return ActionSuccess(
-            related: [Resource([Resource.idLabel: "prefect.event.\(id.uuidString.lowercased())", Resource.roleLabel: "emitted-event"])],
+            related: [Resource([Resource.idLabel: "prefect.event.\(id.lowercasedText)", Resource.roleLabel: "emitted-event"])],
             details: ["event": .string(event.event)])
     }
 }

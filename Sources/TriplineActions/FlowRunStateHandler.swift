@@ -30,7 +30,7 @@ public struct FlowRunStateHandler: ActionHandler {
         }
         for candidate in candidates where candidate.hasPrefix(prefix) {
             let id = String(candidate.dropFirst(prefix.count))
-            if let uuid = UUID(uuidString: id) { return uuid.uuidString.lowercased() }
+            if let uuid = UUID(text: id) { return uuid.lowercasedText }
         }
         return nil
     }
@@ -103,7 +103,7 @@ public struct FlowRunStateHandler: ActionHandler {
         guard let runID = Self.flowRunID(execution.entry) else {
             throw ActionFailure(.permanent, "the triggering event names no flow run (prefect.flow-run.<id>)")
         }
-        guard let uuid = UUID(uuidString: runID), try await runner.isLocalRun(uuid) else {
+        guard let uuid = UUID(text: runID), try await runner.isLocalRun(uuid) else {
             throw ActionFailure(.permanent, "flow run \(runID) is not a run of the local runner; name a prefect destination to act on a Prefect server's runs")
         }
         let now = execution.environment.clock()

@@ -33,7 +33,7 @@ extension LocalRunner {
     @discardableResult
     public func changeState(_ id: UUID, to target: FlowRun.State) async throws -> FlowRun {
         guard var run = try await store.flowRun(id: id) else {
-            throw Refusal(description: "no local flow run has the id \(id.uuidString.lowercased())")
+            throw Refusal(description: "no local flow run has the id \(id.lowercasedText)")
         }
         let type = target.type == .cancelling ? FlowRun.StateType.cancelled : target.type
         var requested = target

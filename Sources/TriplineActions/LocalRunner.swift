@@ -124,7 +124,7 @@ public final class LocalRunner: Service, Sendable {
         run: FlowRun, created: Bool
     ) {
         let id = UUID(stableName: "flow-run:\(idempotencyKey)")
-        let text = id.uuidString.lowercased()
+        let text = id.lowercasedText
         let now = clock()
         let run = FlowRun(
             id: id, name: "\(deployment.name)-\(text.prefix(8))", deploymentID: deployment.id, deploymentName: deployment.name,
@@ -244,14 +244,14 @@ public final class LocalRunner: Service, Sendable {
         logger.info(
             "flow run ended",
             metadata: [
-                "flow_run": "\(id.uuidString.lowercased())", "deployment": "\(deployment.name)", "state": "\(final.name)",
+                "flow_run": "\(id.lowercasedText)", "deployment": "\(deployment.name)", "state": "\(final.name)",
                 "exit_code": "\(termination.exitCode)",
             ])
     }
 
     /// Writes the run's parameters file and builds its process (not started).
     func prepare(_ run: FlowRun, _ deployment: Deployment) throws -> RunProcess {
-        let folder = (configuration.runsFolder as NSString).appendingPathComponent(run.id.uuidString.lowercased())
+        let folder = (configuration.runsFolder as NSString).appendingPathComponent(run.id.lowercasedText)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let parametersPath = (folder as NSString).appendingPathComponent("parameters.json")
         let parameters = run.parameters.jsonText
@@ -267,14 +267,14 @@ public final class LocalRunner: Service, Sendable {
                 throw TriplineError(.invalidValue, failure.reason)
             }
         }
-        environment["TRIPLINE_FLOW_RUN_ID"] = run.id.uuidString.lowercased()
+        environment["TRIPLINE_FLOW_RUN_ID"] = run.id.lowercasedText
         environment["TRIPLINE_FLOW_RUN_NAME"] = run.name
-        environment["TRIPLINE_DEPLOYMENT_ID"] = run.deploymentID.uuidString.lowercased()
+        environment["TRIPLINE_DEPLOYMENT_ID"] = run.deploymentID.lowercasedText
         environment["TRIPLINE_DEPLOYMENT_NAME"] = run.deploymentName
         environment["TRIPLINE_PARAMETERS_FILE"] = parametersPath
         // Large parameters only through the file and stdin: the environment has a size limit.
         if parameters.utf8.count <= 65_536 { environment["TRIPLINE_PARAMETERS"] = parameters }
-        environment["PREFECT__FLOW_RUN_ID"] = run.id.uuidString.lowercased()
+        environment["PREFECT__FLOW_RUN_ID"] = run.id.lowercasedText
 
         var directory = folder
         if let declared = deployment.workingDirectory {
@@ -316,12 +316,12 @@ public final class LocalRunner: Service, Sendable {
         do {
             try await store.saveFlowRun(run)
         } catch {
-            logger.error("cannot record a flow run's state", metadata: ["flow_run": "\(run.id.uuidString.lowercased())", "error": "\(error)"])
+            logger.error("cannot record a flow run's state", metadata: ["flow_run": "\(run.id.lowercasedText)", "error": "\(error)"])
         }
         do {
             try await events.emit([run.stateEvent(previous: previous)])
         } catch {
-            logger.error("cannot emit a flow run's state event", metadata: ["flow_run": "\(run.id.uuidString.lowercased())", "error": "\(error)"])
+            logger.error("cannot emit a flow run's state event", metadata: ["flow_run": "\(run.id.lowercasedText)", "error": "\(error)"])
         }
     }
 

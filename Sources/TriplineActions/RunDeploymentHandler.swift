@@ -70,7 +70,7 @@ public struct RunDeploymentHandler: ActionHandler {
 
     /// The deployment's id: `deployment_id`, or `deployment: flow/deployment` looked up by name.
     func resolveDeployment(_ execution: ActionExecution, api: String, headers: [(String, String)], timeout: TimeSpan, now: Instant) async throws -> String {
-        if let id = execution.action.fields["deployment_id"]?.stringValue, let uuid = UUID(uuidString: id) { return uuid.uuidString.lowercased() }
+        if let id = execution.action.fields["deployment_id"]?.stringValue, let uuid = UUID(text: id) { return uuid.lowercasedText }
         guard let name = try execution.render("deployment") else { throw ActionFailure.configuration("name the deployment with deployment_id or deployment") }
         let parts = name.split(separator: "/", maxSplits: 1).map(String.init)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
@@ -95,7 +95,7 @@ public struct RunDeploymentHandler: ActionHandler {
             throw ActionFailure.configuration("run-deployment without a destination needs the local runner, which is not running here")
         }
         let deployment: Deployment
-        if let text = execution.action.fields["deployment_id"]?.stringValue, let id = UUID(uuidString: text) {
+        if let text = execution.action.fields["deployment_id"]?.stringValue, let id = UUID(text: text) {
             guard let found = runner.deployment(id: id) else {
                 throw ActionFailure.configuration("the local runner has no deployment with the id \(text.lowercased()) (declare it in rules/deployments/, or name a prefect destination)")
             }
@@ -119,14 +119,14 @@ public struct RunDeploymentHandler: ActionHandler {
             throw ActionFailure(.retriable, "the local runner could not record the flow run: \(error)")
         }
         let run = submitted.run
-        let runID = run.id.uuidString.lowercased()
+        let runID = run.id.lowercasedText
         return ActionSuccess(
             related: [
-                Resource([Resource.idLabel: "prefect.deployment.\(deployment.id.uuidString.lowercased())", Resource.roleLabel: "target", Resource.nameLabel: deployment.name]),
+                Resource([Resource.idLabel: "prefect.deployment.\(deployment.id.lowercasedText)", Resource.roleLabel: "target", Resource.nameLabel: deployment.name]),
                 Resource([Resource.idLabel: "prefect.flow-run.\(runID)", Resource.roleLabel: "flow-run", Resource.nameLabel: run.name]),
             ],
             details: [
-                "flow_run_id": .string(runID), "deployment_id": .string(deployment.id.uuidString.lowercased()), "runner": "local",
+                "flow_run_id": .string(runID), "deployment_id": .string(deployment.id.lowercasedText), "runner": "local",
                 "created": .bool(submitted.created),
             ])
     }

@@ -65,7 +65,7 @@ enum PagerDutyEvent {
         if let key = try execution.render("dedup_key"), !key.isEmpty { return key }
         let entry = execution.entry
         let values = entry.bucketingLabels.keys.sorted().compactMap { entry.bucketingLabels[$0] }
-        return (["tripline", entry.automationID.uuidString.lowercased()] + values).joined(separator: "/")
+        return (["tripline", entry.automationID.lowercasedText] + values).joined(separator: "/")
     }
 
     /// The request body, in the documented field order's shape (`routing_key`, `event_action`, `dedup_key`, and

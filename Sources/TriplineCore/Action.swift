@@ -32,7 +32,7 @@ public struct Action: Sendable, Hashable {
         else { return jsonValue }
         var object = fields
         object["type"] = .string(type)
-        object["block_document_id"] = .string(UUID(stableName: "destination:\(name)").uuidString.lowercased())
+        object["block_document_id"] = .string(UUID(stableName: "destination:\(name)").lowercasedText)
         return .object(object)
     }
 }

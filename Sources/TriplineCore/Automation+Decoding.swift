@@ -71,7 +71,7 @@ extension Automation {
         if let name, name.isEmpty { diagnostics.report(.invalidValue, "may not be empty", path: reader.childPath("name"), at: node) }
         var id: UUID?
         if let idNode = reader.optional("id"), let text = ObjectReader.string(idNode, path: reader.childPath("id"), diagnostics: diagnostics, allowNull: true) {
-            id = UUID(uuidString: text)
+            id = UUID(text: text)
             if id == nil { diagnostics.report(.invalidValue, "must be a UUID", path: reader.childPath("id"), at: idNode) }
         }
         _ = reader.optional("created")
@@ -125,7 +125,7 @@ extension Automation {
         let type = reader.string("type") ?? "event"
         var id = UUID(stableName: idSeed)
         if let idNode = reader.optional("id"), let text = ObjectReader.string(idNode, path: reader.childPath("id"), diagnostics: diagnostics, allowNull: true) {
-            if let parsed = UUID(uuidString: text) { id = parsed } else {
+            if let parsed = UUID(text: text) { id = parsed } else {
                 diagnostics.report(.invalidValue, "must be a UUID", path: reader.childPath("id"), at: idNode)
             }
         }

@@ -4,7 +4,7 @@ extension Automation {
     /// The automation in Prefect's API shape (without `created`/`updated`, which the store adds).
     public var jsonValue: JSONValue {
         var object: [String: JSONValue] = [
-            "id": .string(id.uuidString.lowercased()),
+            "id": .string(id.lowercasedText),
             "name": .string(name),
             "description": .string(description),
             "enabled": .bool(enabled),
@@ -27,7 +27,7 @@ extension Trigger {
         case .event(let trigger):
             var object: [String: JSONValue] = [
                 "type": "event",
-                "id": .string(trigger.id.uuidString.lowercased()),
+                "id": .string(trigger.id.lowercasedText),
                 "match": trigger.match.jsonValue,
                 "match_related": trigger.matchRelatedIsList
                     ? .array(trigger.matchRelated.map(\.jsonValue)) : (trigger.matchRelated.first?.jsonValue ?? .object([:])),
@@ -48,12 +48,12 @@ extension Trigger {
             case .count(let count): require = .int(Int64(count))
             }
             return .object([
-                "type": "compound", "id": .string(trigger.id.uuidString.lowercased()), "triggers": .array(trigger.triggers.map(\.jsonValue)),
+                "type": "compound", "id": .string(trigger.id.lowercasedText), "triggers": .array(trigger.triggers.map(\.jsonValue)),
                 "require": require, "within": trigger.within.map(Self.seconds) ?? .null,
             ])
         case .sequence(let trigger):
             return .object([
-                "type": "sequence", "id": .string(trigger.id.uuidString.lowercased()), "triggers": .array(trigger.triggers.map(\.jsonValue)),
+                "type": "sequence", "id": .string(trigger.id.lowercasedText), "triggers": .array(trigger.triggers.map(\.jsonValue)),
                 "within": trigger.within.map(Self.seconds) ?? .null,
             ])
         }

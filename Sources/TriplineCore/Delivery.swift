@@ -106,8 +106,8 @@ public struct Delivery: Sendable, Hashable {
     /// The delivery as the API shows it; `attempts` only when `withAttempts`.
     public func jsonValue(withAttempts: Bool) -> JSONValue {
         var object: [String: JSONValue] = [
-            "id": .string(id), "firing_id": .string(firingID.uuidString.lowercased()),
-            "automation_id": .string(automationID.uuidString.lowercased()), "automation": .string(automationName),
+            "id": .string(id), "firing_id": .string(firingID.lowercasedText),
+            "automation_id": .string(automationID.lowercasedText), "automation": .string(automationName),
             "action_index": .int(Int64(actionIndex)), "action_type": .string(actionType), "status": .string(status.rawValue),
             "attempt_count": .int(Int64(attemptCount)), "available_at": .string(availableAt.rfc3339), "created": .string(created.rfc3339),
             "last_error": lastError.map(JSONValue.string) ?? .null,

@@ -51,11 +51,11 @@ public struct Deployment: Sendable, Hashable {
     /// The deployment as the API shows it (secret references as written, never their values).
     public var jsonValue: JSONValue {
         .object([
-            "id": .string(id.uuidString.lowercased()), "name": .string(name), "command": .array(command.map(JSONValue.string)),
+            "id": .string(id.lowercasedText), "name": .string(name), "command": .array(command.map(JSONValue.string)),
             "working_directory": workingDirectory.map(JSONValue.string) ?? .null,
             "environment": .object(environment.mapValues { .string($0.isReference ? $0.description : "<value>") }),
             "timeout": timeout.map { .double($0.seconds) } ?? .null, "concurrency_limit": .int(Int64(concurrencyLimit)),
-            "flow_name": .string(flowName), "flow_id": .string(flowID.uuidString.lowercased()), "description": .string(description),
+            "flow_name": .string(flowName), "flow_id": .string(flowID.lowercasedText), "description": .string(description),
         ])
     }
 }

@@ -62,7 +62,7 @@ extension Bucket {
     /// The bucket as JSON, for storage.
     public var jsonValue: JSONValue {
         .object([
-            "trigger": .string(triggerID.uuidString.lowercased()),
+            "trigger": .string(triggerID.lowercasedText),
             "key": .array(key.map(JSONValue.string)),
             "start": .int(start.microseconds),
             "end": .int(end.microseconds),
@@ -73,7 +73,7 @@ extension Bucket {
 
     /// Reads a bucket written by ``jsonValue``.
     public init(json: JSONValue) throws(TriplineError) {
-        guard case .string(let trigger)? = json["trigger"], let triggerID = UUID(uuidString: trigger), case .array(let key)? = json["key"],
+        guard case .string(let trigger)? = json["trigger"], let triggerID = UUID(text: trigger), case .array(let key)? = json["key"],
             case .int(let start)? = json["start"], case .int(let end)? = json["end"], case .int(let count)? = json["count"]
         else { throw TriplineError(.invalidValue, "not a stored bucket: \(json.jsonText.prefix(200))") }
         var lastEvent: Event?
@@ -92,19 +92,19 @@ extension Engine {
         for (key, events) in held {
             heldJSON.append(
                 .object([
-                    "trigger": .string(key.trigger.uuidString.lowercased()), "key": .array(key.key.map(JSONValue.string)),
-                    "events": .array(events.map { .array([.string($0.id.uuidString.lowercased()), .int($0.occurred.microseconds)]) }),
+                    "trigger": .string(key.trigger.lowercasedText), "key": .array(key.key.map(JSONValue.string)),
+                    "events": .array(events.map { .array([.string($0.id.lowercasedText), .int($0.occurred.microseconds)]) }),
                 ]))
         }
         var slotsJSON: [JSONValue] = []
         for (composite, entries) in slots {
             slotsJSON.append(
                 .object([
-                    "composite": .string(composite.uuidString.lowercased()),
+                    "composite": .string(composite.lowercasedText),
                     "slots": .array(
                         entries.map {
                             .object([
-                                "child": .string($0.child.uuidString.lowercased()), "triggered": .int($0.triggered.microseconds),
+                                "child": .string($0.child.lowercasedText), "triggered": .int($0.triggered.microseconds),
                                 "event": $0.triggeringEvent?.jsonValue ?? .null,
                             ])
                         }),

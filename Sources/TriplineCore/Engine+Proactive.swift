@@ -81,7 +81,7 @@ extension Engine {
         }
         for event in events.sorted(by: { ($0.occurred, $0.id.uuidString) < ($1.occurred, $1.id.uuidString) }) {
             guard !seen.contains(event.id) else { continue }
-            note(event, nil, "evaluated without its leader \(event.follows?.uuidString.lowercased() ?? ""), which did not arrive within the lookback")
+            note(event, nil, "evaluated without its leader \(event.follows?.lowercasedText ?? ""), which did not arrive within the lookback")
             evaluateReactively(event)
             markSeen(event)
             if let followers = parked.removeValue(forKey: event.id) {

@@ -19,7 +19,7 @@ extension Engine {
             return []
         }
         if seen.contains(event.id) {
-            note(event, nil, "ignored: an event with id \(event.id.uuidString.lowercased()) was already processed (duplicate)")
+            note(event, nil, "ignored: an event with id \(event.id.lowercasedText) was already processed (duplicate)")
             return []
         }
         if clock.map({ event.occurred > $0 }) ?? true { clock = event.occurred }
@@ -43,7 +43,7 @@ extension Engine {
                 insertRelease(received + configuration.precedingEventLookback, event.id)
                 note(
                     event, nil,
-                    "parked: it follows \(leader.uuidString.lowercased()), which has not been processed yet; it is evaluated right after that event, or at \(received + configuration.precedingEventLookback) at the latest")
+                    "parked: it follows \(leader.lowercasedText), which has not been processed yet; it is evaluated right after that event, or at \(received + configuration.precedingEventLookback) at the latest")
                 return
             }
         }
@@ -53,7 +53,7 @@ extension Engine {
             auxiliaryStateVersion &+= 1
             for follower in followers.values.sorted(by: { ($0.occurred, $0.id.uuidString) < ($1.occurred, $1.id.uuidString) }) {
                 waitlist[follower.id] = nil
-                note(follower, nil, "evaluated now that its leader \(event.id.uuidString.lowercased()) was processed")
+                note(follower, nil, "evaluated now that its leader \(event.id.lowercasedText) was processed")
                 processConfirmingLeader(follower, now: follower.received ?? follower.occurred, depth: depth + 1)
             }
         }

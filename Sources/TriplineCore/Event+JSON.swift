@@ -23,7 +23,7 @@ extension Event {
             }
             return value
         }
-        guard case .string(let idText) = try required("id"), let id = UUID(uuidString: idText) else {
+        guard case .string(let idText) = try required("id"), let id = UUID(text: idText) else {
             throw TriplineError(.invalidValue, "must be a UUID, got \(object["id"]!.jsonText.prefix(80))", path: "id")
         }
         guard case .string(let occurredText) = try required("occurred"), let occurred = Instant(rfc3339: occurredText) else {
@@ -62,7 +62,7 @@ extension Event {
         }
         var follows: EventID?
         if let followsValue = object["follows"], followsValue != .null {
-            guard case .string(let text) = followsValue, let leader = UUID(uuidString: text) else {
+            guard case .string(let text) = followsValue, let leader = UUID(text: text) else {
                 throw TriplineError(.invalidValue, "must be a UUID or null", path: "follows")
             }
             follows = leader
@@ -150,7 +150,7 @@ extension Event {
             output.append(UInt8(ascii: "}"))
         }
         output.append(contentsOf: #"{"id":""#.utf8)
-        output.append(contentsOf: id.uuidString.lowercased().utf8)
+        output.append(contentsOf: id.lowercasedText.utf8)
         output.append(contentsOf: #"","occurred":""#.utf8)
         output.append(contentsOf: occurred.rfc3339.utf8)
         output.append(contentsOf: #"","event":"#.utf8)
@@ -170,7 +170,7 @@ extension Event {
         output.append(contentsOf: #","follows":"#.utf8)
         if let follows {
             output.append(UInt8(ascii: "\""))
-            output.append(contentsOf: follows.uuidString.lowercased().utf8)
+            output.append(contentsOf: follows.lowercasedText.utf8)
             output.append(UInt8(ascii: "\""))
         } else {
             output.append(contentsOf: "null".utf8)
@@ -186,14 +186,14 @@ extension Event {
     /// The event as a JSON value in Prefect's wire format.
     public var jsonValue: JSONValue {
         var object: [String: JSONValue] = [
-            "id": .string(id.uuidString.lowercased()),
+            "id": .string(id.lowercasedText),
             "occurred": .string(occurred.rfc3339),
             "event": .string(event),
             "resource": .object(resource.labels.mapValues(JSONValue.string)),
             "related": .array(related.map { .object($0.labels.mapValues(JSONValue.string)) }),
             "payload": .object(payload),
         ]
-        object["follows"] = follows.map { .string($0.uuidString.lowercased()) } ?? .null
+        object["follows"] = follows.map { .string($0.lowercasedText) } ?? .null
         if let received { object["received"] = .string(received.rfc3339) }
         return .object(object)
     }

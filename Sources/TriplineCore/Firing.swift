@@ -48,7 +48,7 @@ public struct Firing: Sendable, Hashable {
         var line = "{\"automation\":"
         JSONValue.writeString(automationName, to: &line)
         line += ",\"state\":\"\(state.rawValue)\",\"triggering_event\":"
-        if let event = triggeringEvent { line += "\"\(event.id.uuidString.lowercased())\"" } else { line += "null" }
+        if let event = triggeringEvent { line += "\"\(event.id.lowercasedText)\"" } else { line += "null" }
         line += ",\"at\":\"\(at.rfc3339)\"}"
         return line
     }
@@ -62,14 +62,14 @@ extension Firing {
     ///   the `prefect.posture` label).
     public func stateChangeEvent(posture: Posture?) -> Event {
         var resource: [String: String] = [
-            Resource.idLabel: "prefect.automation.\(automationID.uuidString.lowercased())",
+            Resource.idLabel: "prefect.automation.\(automationID.lowercasedText)",
             Resource.nameLabel: automationName,
         ]
         if let posture { resource["prefect.posture"] = posture.rawValue }
         var related: [Resource] = []
         if let event = triggeringEvent {
             related.append(
-                Resource([Resource.idLabel: "prefect.event.\(event.id.uuidString.lowercased())", Resource.roleLabel: "triggering-event"]))
+                Resource([Resource.idLabel: "prefect.event.\(event.id.lowercasedText)", Resource.roleLabel: "triggering-event"]))
         }
         return Event(
             id: id, occurred: at, event: "prefect.automation.\(state.rawValue)", resource: Resource(resource), related: related,

@@ -4,7 +4,7 @@ extension FlowRun {
     /// The id of the event announcing the run's `transition`-th state: stable, so that announcing it twice stores it
     /// once.
     public static func stateEventID(run: UUID, transition: Int) -> UUID {
-        UUID(stableName: "flow-run-state:\(run.uuidString.lowercased()):\(transition)")
+        UUID(stableName: "flow-run-state:\(run.lowercasedText):\(transition)")
     }
 
     /// The event announcing the run's current state, shaped as Prefect's server shapes it
@@ -13,7 +13,7 @@ extension FlowRun {
     /// - Parameter previous: The state it left, if any.
     public func stateEvent(previous: State?) -> Event {
         let resource = Resource([
-            Resource.idLabel: "prefect.flow-run.\(id.uuidString.lowercased())",
+            Resource.idLabel: "prefect.flow-run.\(id.lowercasedText)",
             Resource.nameLabel: name,
             "prefect.run-count": started == nil ? "0" : "1",
             "prefect.state-message": String((state.message ?? "").prefix(100_000)),
@@ -23,10 +23,10 @@ extension FlowRun {
         ])
         let related = [
             Resource([
-                Resource.idLabel: "prefect.flow.\(flowID.uuidString.lowercased())", Resource.roleLabel: "flow", Resource.nameLabel: flowName,
+                Resource.idLabel: "prefect.flow.\(flowID.lowercasedText)", Resource.roleLabel: "flow", Resource.nameLabel: flowName,
             ]),
             Resource([
-                Resource.idLabel: "prefect.deployment.\(deploymentID.uuidString.lowercased())", Resource.roleLabel: "deployment",
+                Resource.idLabel: "prefect.deployment.\(deploymentID.lowercasedText)", Resource.roleLabel: "deployment",
                 Resource.nameLabel: deploymentName,
             ]),
             Resource([Resource.idLabel: "prefect.tag.tripline", Resource.roleLabel: "tag"]),

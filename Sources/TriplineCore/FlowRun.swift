@@ -113,8 +113,8 @@ public struct FlowRun: Sendable, Hashable {
         ]
         state["message"] = self.state.message.map(JSONValue.string) ?? .null
         return .object([
-            "id": .string(id.uuidString.lowercased()), "name": .string(name), "deployment_id": .string(deploymentID.uuidString.lowercased()),
-            "deployment_name": .string(deploymentName), "flow_id": .string(flowID.uuidString.lowercased()), "flow_name": .string(flowName),
+            "id": .string(id.lowercasedText), "name": .string(name), "deployment_id": .string(deploymentID.lowercasedText),
+            "deployment_name": .string(deploymentName), "flow_id": .string(flowID.lowercasedText), "flow_name": .string(flowName),
             "parameters": parameters, "idempotency_key": idempotencyKey.map(JSONValue.string) ?? .null,
             "state_type": .string(self.state.type.rawValue),
             "state_name": .string(self.state.name), "state": .object(state), "created": .string(created.rfc3339),

@@ -46,7 +46,7 @@ public struct OutboxEntry: Sendable, Hashable {
     /// The idempotency key: derived from (automation, firing, action index) only, so it is the same on every attempt
     /// and after a restart. Passed on to targets that honour one.
     public var idempotencyKey: String {
-        "tripline-" + UUID(stableName: "action:\(automationID.uuidString):\(firingID.uuidString):\(actionIndex)").uuidString.lowercased()
+        "tripline-" + UUID(stableName: "action:\(automationID.uuidString):\(firingID.uuidString):\(actionIndex)").lowercasedText
     }
 }
 

@@ -62,7 +62,7 @@ public struct WebhookDelivery: Sendable, Hashable {
         var object: [String: JSONValue] = [
             "id": .int(id), "slug": .string(slug), "received": .string(received.rfc3339), "method": .string(method), "status": .int(Int64(status)),
             "outcome": .string(outcome), "code": code.map(JSONValue.string) ?? .null, "reason": reason.map(JSONValue.string) ?? .null,
-            "event_ids": .array(eventIDs.map { .string($0.uuidString.lowercased()) }), "duplicates": .int(Int64(duplicates)),
+            "event_ids": .array(eventIDs.map { .string($0.lowercasedText) }), "duplicates": .int(Int64(duplicates)),
             "latency_ms": .double(Double(latencyMicroseconds) / 1000), "size": .int(Int64(size)),
             "content_type": contentType.map(JSONValue.string) ?? .null, "request_id": requestID.map(JSONValue.string) ?? .null,
             "body_kept": .bool(body != nil),

@@ -1,8 +1,9 @@
 public import Foundation
+internal import TriplineCore
 
 extension UUID {
     /// Tripline's namespace for name-based event ids.
-    public static let triplineNamespace = UUID(uuidString: "6f0c7a3e-2b1d-5c4e-9a8f-3d2e1b0c4a5f")!
+    public static let triplineNamespace = UUID(text: "6f0c7a3e-2b1d-5c4e-9a8f-3d2e1b0c4a5f")!
 
     /// A name-based UUID (RFC 9562 version 5: SHA-1 of the namespace and the name), so that the same delivery
     /// always gets the same event id.
@@ -21,6 +22,6 @@ extension UUID {
 
     /// `text` as a UUID when it is one, otherwise the name-based UUID of `prefix` and `text`.
     public static func eventID(from text: String, prefix: String) -> UUID {
-        UUID(uuidString: text) ?? UUID(name: "\(prefix):\(text)")
+        UUID(text: text) ?? UUID(name: "\(prefix):\(text)")
     }
 }

@@ -93,7 +93,7 @@ public struct WebhookTemplate: Sendable {
                 throw WebhookRejection(422, "template_failed", "the template's event \(index) is not an object")
             }
             if object["id"] == nil || object["id"] == .null {
-                object["id"] = .string(UUID(name: "webhook-template:\(endpoint.slug):\(JSONValue.object(object).jsonText)").uuidString.lowercased())
+                object["id"] = .string(UUID(name: "webhook-template:\(endpoint.slug):\(JSONValue.object(object).jsonText)").lowercasedText)
             }
             if object["occurred"] == nil || object["occurred"] == .null { object["occurred"] = .string(received.rfc3339) }
             do {

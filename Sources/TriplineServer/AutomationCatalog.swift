@@ -132,7 +132,7 @@ public actor AutomationCatalog {
         for automation in loaded.automations {
             if let other = seen[automation.id] {
                 let error = TriplineError(
-                    .invalidAutomation, "automation id \(automation.id.uuidString.lowercased()) is used twice", location: automation.source,
+                    .invalidAutomation, "automation id \(automation.id.lowercasedText) is used twice", location: automation.source,
                     hint: "also in \(other)")
                 logger.error("invalid rule; keeping the running rules", metadata: ["error": "\(error)"])
                 return [error]
@@ -181,7 +181,7 @@ public actor AutomationCatalog {
     /// Creates an automation through the API.
     /// - Throws: ``APIError`` 409 when the id exists.
     public func create(_ automation: Automation) async throws -> Entry {
-        if entry(automation.id) != nil { throw APIError(.conflict, "an automation with id \(automation.id.uuidString.lowercased()) exists") }
+        if entry(automation.id) != nil { throw APIError(.conflict, "an automation with id \(automation.id.lowercasedText) exists") }
         let now = Instant(seconds: Date().timeIntervalSince1970)
         let entry = Entry(automation: automation, created: now, updated: now, sourceFile: nil)
         try await store.saveAutomation(StoredAutomation(automation: automation, created: now, updated: now))
@@ -227,7 +227,7 @@ public actor AutomationCatalog {
             await publish()
             return
         }
-        guard api[id] != nil else { throw TriplineError(.invalidValue, "no automation has the id \(id.uuidString.lowercased())") }
+        guard api[id] != nil else { throw TriplineError(.invalidValue, "no automation has the id \(id.lowercasedText)") }
         try await setEnabled(id, active)
     }
 

@@ -21,14 +21,14 @@ struct AutomationRoutes {
 
     func id(_ context: TriplineRequestContext) throws -> UUID {
         let text = try context.parameters.require("id")
-        guard let id = UUID(uuidString: text) else { throw APIError(.unprocessableContent, "id: \"\(text)\" is not a UUID") }
+        guard let id = UUID(text: text) else { throw APIError(.unprocessableContent, "id: \"\(text)\" is not a UUID") }
         return id
     }
 
     /// Decodes an automation body with Tripline's validation; every problem is listed in `detail`.
     func decodeAutomation(_ body: JSONValue, id: UUID?) throws -> Automation {
         var object = body.objectValue ?? [:]
-        if let id { object["id"] = .string(id.uuidString.lowercased()) }
+        if let id { object["id"] = .string(id.lowercasedText) }
         let diagnostics = Diagnostics()
         let automation = Automation.decode(RuleNode(json: .object(object)), diagnostics: diagnostics)
         if !diagnostics.errors.isEmpty || automation == nil {

@@ -19,9 +19,9 @@ struct DeliveryRoutes {
     func id(_ context: TriplineRequestContext) throws -> String {
         let firing = try context.parameters.require("firing")
         let index = try context.parameters.require("index")
-        guard let uuid = UUID(uuidString: firing) else { throw APIError(.unprocessableContent, "id: \"\(firing)\" is not a firing id (a UUID)") }
+        guard let uuid = UUID(text: firing) else { throw APIError(.unprocessableContent, "id: \"\(firing)\" is not a firing id (a UUID)") }
         guard let number = Int(index), number >= 0 else { throw APIError(.unprocessableContent, "id: \"\(index)\" is not an action index") }
-        return "\(uuid.uuidString.lowercased())/\(number)"
+        return "\(uuid.lowercasedText)/\(number)"
     }
 
     func list(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
@@ -29,7 +29,7 @@ struct DeliveryRoutes {
         let query = request.uri.queryParameters
         var automation: UUID?
         if let text = query["automation"].map(String.init) {
-            guard let id = UUID(uuidString: text) else { throw APIError(.unprocessableContent, "automation: \"\(text)\" is not a UUID") }
+            guard let id = UUID(text: text) else { throw APIError(.unprocessableContent, "automation: \"\(text)\" is not a UUID") }
             automation = id
         }
         var status: DeliveryStatus?

@@ -153,8 +153,8 @@ public actor EventPipeline {
                 logger.info(
                     "automation fired",
                     metadata: [
-                        "automation": "\(firing.automationName)", "automation_id": "\(firing.automationID.uuidString.lowercased())",
-                        "triggering_event": "\(firing.triggeringEvent?.id.uuidString.lowercased() ?? "none")",
+                        "automation": "\(firing.automationName)", "automation_id": "\(firing.automationID.lowercasedText)",
+                        "triggering_event": "\(firing.triggeringEvent?.id.lowercasedText ?? "none")",
                     ])
             }
         }

@@ -195,11 +195,11 @@ struct EventRoutes {
             .array(
                 records.map { record in
                     .object([
-                        "id": .string(record.firing.id.uuidString.lowercased()),
-                        "automation_id": .string(record.firing.automationID.uuidString.lowercased()),
+                        "id": .string(record.firing.id.lowercasedText),
+                        "automation_id": .string(record.firing.automationID.lowercasedText),
                         "automation": .string(record.firing.automationName),
                         "state": .string(record.firing.state.rawValue),
-                        "triggering_event": record.firing.triggeringEvent.map { .string($0.id.uuidString.lowercased()) } ?? .null,
+                        "triggering_event": record.firing.triggeringEvent.map { .string($0.id.lowercasedText) } ?? .null,
                         "bucket_labels": .object(record.firing.bucketingLabels.mapValues(JSONValue.string)),
                         "at": .string(record.firing.at.rfc3339),
                         "actions": .int(Int64(record.actionCount)),

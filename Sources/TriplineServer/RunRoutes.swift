@@ -25,7 +25,7 @@ struct RunRoutes {
         let query = request.uri.queryParameters
         var deploymentID: UUID?
         if let text = query["deployment"].map(String.init) {
-            guard let id = UUID(uuidString: text) ?? deployments.value(named: text)?.id else {
+            guard let id = UUID(text: text) ?? deployments.value(named: text)?.id else {
                 throw APIError(.unprocessableContent, "deployment: no deployment is named \"\(text)\" (give a name or an id)")
             }
             deploymentID = id
@@ -56,7 +56,7 @@ struct RunRoutes {
 
     func run(_ context: TriplineRequestContext) async throws -> FlowRun {
         let text = try context.parameters.require("id")
-        guard let id = UUID(uuidString: text) else { throw APIError(.unprocessableContent, "id: \"\(text)\" is not a flow run id (a UUID)") }
+        guard let id = UUID(text: text) else { throw APIError(.unprocessableContent, "id: \"\(text)\" is not a flow run id (a UUID)") }
         guard let run = try await store.flowRun(id: id) else { throw APIError(.notFound, "Flow run not found") }
         return run
     }

@@ -161,7 +161,7 @@ struct WebhookRoutes {
         }
         let answer: JSONValue = .object([
             "accepted": .int(Int64(result.events.count)), "duplicates": .int(Int64(record.duplicates)),
-            "event_ids": .array(result.events.map { .string($0.id.uuidString.lowercased()) }),
+            "event_ids": .array(result.events.map { .string($0.id.lowercasedText) }),
         ])
         return jsonResponse(answer, status: HTTPResponse.Status(code: result.status))
     }

@@ -15,17 +15,17 @@ extension PostgresStore: FlowRunStore {
                 ON CONFLICT DO NOTHING
                 """,
                 [
-                    .text(run.id.uuidString.lowercased()), .text(run.name), .text(run.deploymentID.uuidString.lowercased()), .text(run.deploymentName),
-                    .text(run.flowID.uuidString.lowercased()), .text(run.flowName), .text(run.parameters.jsonText), .text(run.idempotencyKey),
+                    .text(run.id.lowercasedText), .text(run.name), .text(run.deploymentID.lowercasedText), .text(run.deploymentName),
+                    .text(run.flowID.lowercasedText), .text(run.flowName), .text(run.parameters.jsonText), .text(run.idempotencyKey),
                     .text(run.state.type.rawValue), .text(run.state.name), .text(run.state.message), .int(run.state.timestamp.microseconds),
                     .int(run.transitions), .int(run.created.microseconds), .int(run.started?.microseconds), .int(run.ended?.microseconds),
                     .int(run.exitCode), .int(run.pid), .text(run.createdBy), .text(run.logPath), .text(me),
                 ])
             if inserted > 0 { return (run, true) }
             let existing = try session.execute(
-                "SELECT * FROM flow_runs WHERE idempotency_key = $1 OR id = $2 LIMIT 1", [.text(run.idempotencyKey), .text(run.id.uuidString.lowercased())]
+                "SELECT * FROM flow_runs WHERE idempotency_key = $1 OR id = $2 LIMIT 1", [.text(run.idempotencyKey), .text(run.id.lowercasedText)]
             ).first
-            guard let existing else { throw TriplineError(.io, "flow run \(run.id.uuidString.lowercased()) was neither stored nor found") }
+            guard let existing else { throw TriplineError(.io, "flow run \(run.id.lowercasedText) was neither stored nor found") }
             return (try Self.flowRun(existing), false)
         }
     }
@@ -40,14 +40,14 @@ extension PostgresStore: FlowRunStore {
                 [
                     .text(run.state.type.rawValue), .text(run.state.name), .text(run.state.message), .int(run.state.timestamp.microseconds),
                     .int(run.transitions), .int(run.started?.microseconds), .int(run.ended?.microseconds), .int(run.exitCode), .int(run.pid),
-                    .text(run.id.uuidString.lowercased()),
+                    .text(run.id.lowercasedText),
                 ])
         }
     }
 
     public func flowRun(id: UUID) async throws -> FlowRun? {
         try await api.perform { session in
-            try session.execute("SELECT * FROM flow_runs WHERE id = $1", [.text(id.uuidString.lowercased())]).first.map(Self.flowRun)
+            try session.execute("SELECT * FROM flow_runs WHERE id = $1", [.text(id.lowercasedText)]).first.map(Self.flowRun)
         }
     }
 
@@ -68,7 +68,7 @@ extension PostgresStore: FlowRunStore {
             var conditions: [String] = []
             var values: [SQLValue] = []
             if let deploymentID {
-                values.append(.text(deploymentID.uuidString.lowercased()))
+                values.append(.text(deploymentID.lowercasedText))
                 conditions.append("deployment_id = $\(values.count)")
             }
             if let stateTypes, !stateTypes.isEmpty {
@@ -93,9 +93,9 @@ extension PostgresStore: FlowRunStore {
             FlowRun.StateType(rawValue: try columns.string("state_type")) ?? .crashed, name: try columns.string("state_name"),
             message: try columns.optionalString("state_message"), at: Instant(microseconds: try columns.int64("state_timestamp")))
         return FlowRun(
-            id: UUID(uuidString: try columns.string("id")) ?? UUID(), name: try columns.string("name"),
-            deploymentID: UUID(uuidString: try columns.string("deployment_id")) ?? UUID(), deploymentName: try columns.string("deployment_name"),
-            flowID: UUID(uuidString: try columns.string("flow_id")) ?? UUID(), flowName: try columns.string("flow_name"),
+            id: UUID(text: try columns.string("id")) ?? UUID(), name: try columns.string("name"),
+            deploymentID: UUID(text: try columns.string("deployment_id")) ?? UUID(), deploymentName: try columns.string("deployment_name"),
+            flowID: UUID(text: try columns.string("flow_id")) ?? UUID(), flowName: try columns.string("flow_name"),
             parameters: (try? JSONValue.parse(columns.string("parameters"))) ?? .object([:]), idempotencyKey: try columns.optionalString("idempotency_key"),
             state: state, transitions: try columns.int("transitions"), created: Instant(microseconds: try columns.int64("created")),
             started: try row.value("started", as: Int64?.self).map(Instant.init(microseconds:)),

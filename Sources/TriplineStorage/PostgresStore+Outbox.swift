@@ -37,8 +37,8 @@ extension PostgresStore: Outbox {
                 let labels = (try? JSONValue.parse(columns.string("labels")))?.objectValue?.compactMapValues(\.stringValue) ?? [:]
                 let event = (try columns.optionalString("event_body")).flatMap { try? Event.decode(JSONValue.parse($0)) }
                 return OutboxEntry(
-                    id: try columns.string("id"), firingID: UUID(uuidString: try columns.string("firing_id")) ?? UUID(),
-                    automationID: UUID(uuidString: try columns.string("automation_id")) ?? UUID(), automationName: try columns.string("automation_name"),
+                    id: try columns.string("id"), firingID: UUID(text: try columns.string("firing_id")) ?? UUID(),
+                    automationID: UUID(text: try columns.string("automation_id")) ?? UUID(), automationName: try columns.string("automation_name"),
                     actionIndex: try columns.int("action_index"), action: action, attempts: try columns.int("attempts"),
                     attemptBase: try columns.int("attempt_base"), triggeringEvent: event, bucketingLabels: labels,
                     firedAt: Instant(microseconds: try columns.int64("at")))
@@ -110,7 +110,7 @@ extension PostgresStore: DeliveryLog {
             var conditions: [String] = []
             var values: [SQLValue] = []
             if let automation {
-                values.append(.text(automation.uuidString.lowercased()))
+                values.append(.text(automation.lowercasedText))
                 conditions.append("o.automation_id = $\(values.count)")
             }
             if let status {
@@ -162,8 +162,8 @@ extension PostgresStore: DeliveryLog {
         let columns = ColumnReader(row)
         let action = (try? JSONValue.parse(columns.string("action"))) ?? .null
         return Delivery(
-            id: try columns.string("id"), firingID: UUID(uuidString: try columns.string("firing_id")) ?? UUID(),
-            automationID: UUID(uuidString: try columns.string("automation_id")) ?? UUID(), automationName: try columns.string("automation_name"),
+            id: try columns.string("id"), firingID: UUID(text: try columns.string("firing_id")) ?? UUID(),
+            automationID: UUID(text: try columns.string("automation_id")) ?? UUID(), automationName: try columns.string("automation_name"),
             actionIndex: try columns.int("action_index"), actionType: action["type"]?.stringValue ?? "unknown",
             status: DeliveryStatus(rawValue: try columns.string("status")) ?? .pending, attemptCount: try columns.int("attempts"),
             availableAt: Instant(microseconds: try columns.int64("available_at")), created: Instant(microseconds: try columns.int64("created")),
@@ -176,7 +176,7 @@ extension PostgresStore: WebhookDeliveryLog {
         guard !deliveries.isEmpty else { return }
         try await api.performTransaction { session in
             for delivery in deliveries {
-                let ids = JSONValue.array(delivery.eventIDs.map { .string($0.uuidString.lowercased()) }).jsonText
+                let ids = JSONValue.array(delivery.eventIDs.map { .string($0.lowercasedText) }).jsonText
                 try session.execute(
                     """
                     INSERT INTO webhook_deliveries (slug, received, method, status, outcome, code, reason, event_ids, duplicates, latency_us, size,

@@ -124,7 +124,7 @@ public final class PostgresStore: SharedStore, Sendable {
 
         func insertEvents(_ given: [Event], encoded givenEncoded: [String], received: Instant) throws -> [Bool] {
             guard !given.isEmpty else { return [] }
-            let allIDs = given.map { $0.id.uuidString.lowercased() }
+            let allIDs = given.map { $0.id.lowercasedText }
             // An id given twice in the group is stored (and new) only the first time.
             var seen = Set<String>()
             var firsts: [Int] = []
@@ -199,7 +199,7 @@ public final class PostgresStore: SharedStore, Sendable {
             var dropTrigger: [String] = []
             var dropKey: [String] = []
             for change in changes {
-                let trigger = change.address.trigger.uuidString.lowercased()
+                let trigger = change.address.trigger.lowercasedText
                 let key = JSONValue.array(change.address.key.map(JSONValue.string)).jsonText
                 if let bucket = change.bucket {
                     saveTrigger.append(trigger)
@@ -234,8 +234,8 @@ public final class PostgresStore: SharedStore, Sendable {
         }
 
         func recordFiring(_ firing: Firing, actions: [Action], cooldown: TimeSpan?) throws {
-            let id = firing.id.uuidString.lowercased()
-            let automationID = firing.automationID.uuidString.lowercased()
+            let id = firing.id.lowercasedText
+            let automationID = firing.automationID.lowercasedText
             var suppressed = false
             if let cooldown, cooldown > .zero, !actions.isEmpty {
                 let last = try session.execute(
@@ -256,8 +256,8 @@ public final class PostgresStore: SharedStore, Sendable {
                 ON CONFLICT (id) DO NOTHING
                 """,
                 [
-                    .text(id), .text(automationID), .text(firing.automationName), .text(firing.triggerID.uuidString.lowercased()),
-                    .text(firing.triggeringEvent?.id.uuidString.lowercased()), .int(firing.at.microseconds),
+                    .text(id), .text(automationID), .text(firing.automationName), .text(firing.triggerID.lowercasedText),
+                    .text(firing.triggeringEvent?.id.lowercasedText), .int(firing.at.microseconds),
                     .text(JSONValue.object(firing.bucketingLabels.mapValues(JSONValue.string)).jsonText), .int(actions.count), .int(suppressed ? 1 : 0),
                     .int(Instant.now.microseconds), .text(suppressed ? "suppressed" : "pending"), .texts(actions.map(\.jsonValue.jsonText)),
                 ])
@@ -431,7 +431,7 @@ public final class PostgresStore: SharedStore, Sendable {
                 let list = parameter(.texts(Array(ids)))
                 conditions.append("(resource_id = ANY(\(list)::text[]) OR seq IN (SELECT event_seq FROM event_resources WHERE resource_id = ANY(\(list)::text[])))")
             }
-            if let ids = filter.ids, !ids.isEmpty { conditions.append("id = ANY(\(parameter(.texts(ids.map { $0.uuidString.lowercased() })))::text[])") }
+            if let ids = filter.ids, !ids.isEmpty { conditions.append("id = ANY(\(parameter(.texts(ids.map { $0.lowercasedText })))::text[])") }
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let order = filter.ascending ? "ASC" : "DESC"
             // Streamed: only the page is kept, however many events match (the total counts them all).
@@ -490,7 +490,7 @@ public final class PostgresStore: SharedStore, Sendable {
                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, body = excluded.body, created = excluded.created, updated = excluded.updated
                 """,
                 [
-                    .text(stored.automation.id.uuidString.lowercased()), .text(stored.automation.name), .text(stored.automation.jsonValue.jsonText),
+                    .text(stored.automation.id.lowercasedText), .text(stored.automation.name), .text(stored.automation.jsonValue.jsonText),
                     .int(stored.created.microseconds), .int(stored.updated.microseconds),
                 ])
             try session.execute("UPDATE cluster_counters SET value = value + 1 WHERE name = 'automations'")
@@ -499,7 +499,7 @@ public final class PostgresStore: SharedStore, Sendable {
 
     public func deleteAutomation(id: UUID) async throws -> Bool {
         try await api.performTransaction { session in
-            let deleted = try session.update("DELETE FROM automations WHERE id = $1", [.text(id.uuidString.lowercased())])
+            let deleted = try session.update("DELETE FROM automations WHERE id = $1", [.text(id.lowercasedText)])
             try session.execute("UPDATE cluster_counters SET value = value + 1 WHERE name = 'automations'")
             return deleted > 0
         }
@@ -519,10 +519,10 @@ public final class PostgresStore: SharedStore, Sendable {
                 var event = (try columns.optionalString("event_body")).flatMap { try? Event.decode(JSONValue.parse($0)) }
                 if let received = try row.value("event_received", as: Int64?.self) { event?.received = Instant(microseconds: received) }
                 var firing = Firing(
-                    automationID: UUID(uuidString: try columns.string("automation_id")) ?? UUID(), automationName: try columns.string("automation_name"),
-                    triggerID: UUID(uuidString: try columns.string("trigger_id")) ?? UUID(), triggeringEvent: event,
+                    automationID: UUID(text: try columns.string("automation_id")) ?? UUID(), automationName: try columns.string("automation_name"),
+                    triggerID: UUID(text: try columns.string("trigger_id")) ?? UUID(), triggeringEvent: event,
                     at: Instant(microseconds: try columns.int64("at")), bucketingLabels: labels)
-                firing.id = UUID(uuidString: try columns.string("id")) ?? firing.id
+                firing.id = UUID(text: try columns.string("id")) ?? firing.id
                 return FiringRecord(firing: firing, actionCount: try columns.int("action_count"))
             }
         }

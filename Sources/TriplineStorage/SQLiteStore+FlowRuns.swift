@@ -51,8 +51,8 @@ extension SQLiteStore: FlowRunStore {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    run.id.uuidString.lowercased(), run.name, run.deploymentID.uuidString.lowercased(), run.deploymentName,
-                    run.flowID.uuidString.lowercased(), run.flowName, run.parameters.jsonText, run.idempotencyKey, run.state.type.rawValue,
+                    run.id.lowercasedText, run.name, run.deploymentID.lowercasedText, run.deploymentName,
+                    run.flowID.lowercasedText, run.flowName, run.parameters.jsonText, run.idempotencyKey, run.state.type.rawValue,
                     run.state.name, run.state.message, run.state.timestamp.microseconds, run.transitions, run.created.microseconds,
                     run.started?.microseconds, run.ended?.microseconds, run.exitCode, run.pid, run.createdBy, run.logPath,
                 ])
@@ -69,14 +69,14 @@ extension SQLiteStore: FlowRunStore {
                     """,
                 arguments: [
                     run.state.type.rawValue, run.state.name, run.state.message, run.state.timestamp.microseconds, run.transitions,
-                    run.started?.microseconds, run.ended?.microseconds, run.exitCode, run.pid, run.id.uuidString.lowercased(),
+                    run.started?.microseconds, run.ended?.microseconds, run.exitCode, run.pid, run.id.lowercasedText,
                 ])
         }
     }
 
     public func flowRun(id: UUID) async throws -> FlowRun? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM flow_runs WHERE id = ?", arguments: [id.uuidString.lowercased()]).map(Self.flowRun)
+            try Row.fetchOne(db, sql: "SELECT * FROM flow_runs WHERE id = ?", arguments: [id.lowercasedText]).map(Self.flowRun)
         }
     }
 
@@ -86,7 +86,7 @@ extension SQLiteStore: FlowRunStore {
             var arguments: StatementArguments = []
             if let deploymentID {
                 conditions.append("deployment_id = ?")
-                arguments += [deploymentID.uuidString.lowercased()]
+                arguments += [deploymentID.lowercasedText]
             }
             if let stateTypes, !stateTypes.isEmpty {
                 conditions.append("state_type IN (\(Array(repeating: "?", count: stateTypes.count).joined(separator: ",")))")
@@ -107,8 +107,8 @@ extension SQLiteStore: FlowRunStore {
             FlowRun.StateType(rawValue: row["state_type"]) ?? .crashed, name: row["state_name"], message: row["state_message"],
             at: Instant(microseconds: row["state_timestamp"]))
         return FlowRun(
-            id: UUID(uuidString: row["id"]) ?? UUID(), name: row["name"], deploymentID: UUID(uuidString: row["deployment_id"]) ?? UUID(),
-            deploymentName: row["deployment_name"], flowID: UUID(uuidString: row["flow_id"]) ?? UUID(), flowName: row["flow_name"],
+            id: UUID(text: row["id"]) ?? UUID(), name: row["name"], deploymentID: UUID(text: row["deployment_id"]) ?? UUID(),
+            deploymentName: row["deployment_name"], flowID: UUID(text: row["flow_id"]) ?? UUID(), flowName: row["flow_name"],
             parameters: (try? JSONValue.parse(row["parameters"] as String)) ?? .object([:]), idempotencyKey: row["idempotency_key"], state: state,
             transitions: row["transitions"], created: Instant(microseconds: row["created"]),
             started: (row["started"] as Int64?).map(Instant.init(microseconds:)),

@@ -30,7 +30,7 @@ extension SQLiteStore: Outbox {
                 let event = (row["event_body"] as String?).flatMap { try? Event.decode(JSONValue.parse($0)) }
                 entries.append(
                     OutboxEntry(
-                        id: id, firingID: UUID(uuidString: row["firing_id"]) ?? UUID(), automationID: UUID(uuidString: row["automation_id"]) ?? UUID(),
+                        id: id, firingID: UUID(text: row["firing_id"]) ?? UUID(), automationID: UUID(text: row["automation_id"]) ?? UUID(),
                         automationName: row["automation_name"], actionIndex: row["action_index"], action: action, attempts: row["attempts"],
                         attemptBase: row["attempt_base"], triggeringEvent: event, bucketingLabels: labels, firedAt: Instant(microseconds: row["at"])))
             }
@@ -82,7 +82,7 @@ extension SQLiteStore: DeliveryLog {
             var arguments: [any DatabaseValueConvertible] = []
             if let automation {
                 conditions.append("o.automation_id = ?")
-                arguments.append(automation.uuidString.lowercased())
+                arguments.append(automation.lowercasedText)
             }
             if let status {
                 conditions.append("o.status = ?")
@@ -132,7 +132,7 @@ extension SQLiteStore: DeliveryLog {
     static func delivery(from row: Row) -> Delivery {
         let action = (try? JSONValue.parse(row["action"] as String)) ?? .null
         return Delivery(
-            id: row["id"], firingID: UUID(uuidString: row["firing_id"]) ?? UUID(), automationID: UUID(uuidString: row["automation_id"]) ?? UUID(),
+            id: row["id"], firingID: UUID(text: row["firing_id"]) ?? UUID(), automationID: UUID(text: row["automation_id"]) ?? UUID(),
             automationName: row["automation_name"], actionIndex: row["action_index"], actionType: action["type"]?.stringValue ?? "unknown",
             status: DeliveryStatus(rawValue: row["status"]) ?? .pending, attemptCount: row["attempts"],
             availableAt: Instant(microseconds: row["available_at"]), created: Instant(microseconds: row["created"]), lastError: row["last_error"])

@@ -44,7 +44,7 @@ extension SQLiteStore: WebhookDeliveryLog {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
             for delivery in deliveries {
-                let ids = JSONValue.array(delivery.eventIDs.map { .string($0.uuidString.lowercased()) }).jsonText
+                let ids = JSONValue.array(delivery.eventIDs.map { .string($0.lowercasedText) }).jsonText
                 try statement.execute(arguments: [
                     delivery.slug, delivery.received.microseconds, delivery.method, delivery.status, delivery.outcome, delivery.code, delivery.reason, ids,
                     delivery.duplicates, delivery.latencyMicroseconds, delivery.size, delivery.contentType, delivery.requestID,

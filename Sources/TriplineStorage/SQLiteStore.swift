@@ -253,7 +253,7 @@ public final class SQLiteStore: DurableStore {
                 sql: "INSERT OR IGNORE INTO events (id, occurred, received, event, resource_id, body) VALUES (?, ?, ?, ?, ?, ?)")
             try statement.execute(
                 arguments: [
-                    event.id.uuidString.lowercased(), event.occurred.microseconds, received.microseconds, event.event, event.resource.id,
+                    event.id.lowercasedText, event.occurred.microseconds, received.microseconds, event.event, event.resource.id,
                     encoded ?? event.storageText,
                 ])
             guard db.changesCount > 0 else { return false }
@@ -267,7 +267,7 @@ public final class SQLiteStore: DurableStore {
 
         func saveBuckets(_ changes: [(address: BucketAddress, bucket: Bucket?)]) throws {
             for change in changes {
-                let trigger = change.address.trigger.uuidString.lowercased()
+                let trigger = change.address.trigger.lowercasedText
                 let key = JSONValue.array(change.address.key.map(JSONValue.string)).jsonText
                 if let bucket = change.bucket {
                     try db.cachedStatement(sql: "INSERT OR REPLACE INTO engine_buckets (trigger_id, bucket_key, body) VALUES (?, ?, ?)")
@@ -283,8 +283,8 @@ public final class SQLiteStore: DurableStore {
         }
 
         func recordFiring(_ firing: Firing, actions: [Action], cooldown: TimeSpan?) throws {
-            let id = firing.id.uuidString.lowercased()
-            let automationID = firing.automationID.uuidString.lowercased()
+            let id = firing.id.lowercasedText
+            let automationID = firing.automationID.lowercasedText
             var suppressed = false
             if let cooldown, cooldown > .zero, !actions.isEmpty {
                 let last = try Int64.fetchOne(
@@ -299,8 +299,8 @@ public final class SQLiteStore: DurableStore {
                     """
             ).execute(
                 arguments: [
-                    id, automationID, firing.automationName, firing.triggerID.uuidString.lowercased(),
-                    firing.triggeringEvent?.id.uuidString.lowercased(), firing.at.microseconds,
+                    id, automationID, firing.automationName, firing.triggerID.lowercasedText,
+                    firing.triggeringEvent?.id.lowercasedText, firing.at.microseconds,
                     JSONValue.object(firing.bucketingLabels.mapValues(JSONValue.string)).jsonText, actions.count, suppressed ? 1 : 0,
                 ])
             guard db.changesCount > 0 else { return }
@@ -360,7 +360,7 @@ public final class SQLiteStore: DurableStore {
             }
             if let ids = filter.ids, !ids.isEmpty {
                 conditions.append("id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ",")))")
-                arguments += ids.map { $0.uuidString.lowercased() }
+                arguments += ids.map { $0.lowercasedText }
             }
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let order = filter.ascending ? "ASC" : "DESC"
@@ -416,7 +416,7 @@ public final class SQLiteStore: DurableStore {
             try db.execute(
                 sql: "INSERT OR REPLACE INTO automations (id, name, body, created, updated) VALUES (?, ?, ?, ?, ?)",
                 arguments: [
-                    stored.automation.id.uuidString.lowercased(), stored.automation.name, stored.automation.jsonValue.jsonText,
+                    stored.automation.id.lowercasedText, stored.automation.name, stored.automation.jsonValue.jsonText,
                     stored.created.microseconds, stored.updated.microseconds,
                 ])
         }
@@ -424,7 +424,7 @@ public final class SQLiteStore: DurableStore {
 
     public func deleteAutomation(id: UUID) async throws -> Bool {
         try await pool.write { db in
-            try db.execute(sql: "DELETE FROM automations WHERE id = ?", arguments: [id.uuidString.lowercased()])
+            try db.execute(sql: "DELETE FROM automations WHERE id = ?", arguments: [id.lowercasedText])
             return db.changesCount > 0
         }
     }
@@ -442,10 +442,10 @@ public final class SQLiteStore: DurableStore {
                 var event = (row["event_body"] as String?).flatMap { try? Event.decode(JSONValue.parse($0)) }
                 if let received = row["event_received"] as Int64? { event?.received = Instant(microseconds: received) }
                 var firing = Firing(
-                    automationID: UUID(uuidString: row["automation_id"]) ?? UUID(), automationName: row["automation_name"],
-                    triggerID: UUID(uuidString: row["trigger_id"]) ?? UUID(), triggeringEvent: event, at: Instant(microseconds: row["at"]),
+                    automationID: UUID(text: row["automation_id"]) ?? UUID(), automationName: row["automation_name"],
+                    triggerID: UUID(text: row["trigger_id"]) ?? UUID(), triggeringEvent: event, at: Instant(microseconds: row["at"]),
                     bucketingLabels: labels)
-                firing.id = UUID(uuidString: row["id"]) ?? firing.id
+                firing.id = UUID(text: row["id"]) ?? firing.id
                 return FiringRecord(firing: firing, actionCount: row["action_count"])
             }
         }

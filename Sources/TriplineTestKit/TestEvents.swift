@@ -12,7 +12,7 @@ public enum TestEvents {
     /// The UUID `00000000-0000-4000-8000-<number>`: small numbers name events readably.
     public static func id(_ number: Int) -> UUID {
         let digits = String(number)
-        return UUID(uuidString: "00000000-0000-4000-8000-" + String(repeating: "0", count: max(0, 12 - digits.count)) + digits)!
+        return UUID(text: "00000000-0000-4000-8000-" + String(repeating: "0", count: max(0, 12 - digits.count)) + digits)!
     }
 
     /// An event numbered `number` (its id is ``id(_:)``), named `name`, occurring `seconds` after the origin.

@@ -45,7 +45,7 @@ extension Tripline {
 
             var report: [JSONValue] = []
             var text: [String] = []
-            text.append("event \(target.event) (\(target.id.uuidString.lowercased())) on \(target.resource.id) at \(target.occurred)")
+            text.append("event \(target.event) (\(target.id.lowercasedText)) on \(target.resource.id) at \(target.occurred)")
             for note in notes.all where note.automation == nil {
                 text.append("  \(note.message)")
             }
@@ -85,7 +85,7 @@ extension Tripline {
                 let eventNotes = notes.all.filter { $0.automation == nil }.map { JSONValue.string($0.message) }
                 print(
                     JSONValue.object([
-                        "event": .string(target.id.uuidString.lowercased()), "notes": .array(eventNotes), "automations": .array(report),
+                        "event": .string(target.id.lowercasedText), "notes": .array(eventNotes), "automations": .array(report),
                     ]).jsonText)
             } else {
                 print(text.joined(separator: "\n"))

@@ -86,7 +86,7 @@ public struct KafkaRecordDecoder: Sendable {
     func prefectEvent(_ record: KafkaConsumerMessage, value: [UInt8], received: Instant) throws(KafkaRejection) -> Event {
         guard case .object(var object) = try Self.parse(value) else { throw KafkaRejection("invalid_event", "an event must be a JSON object") }
         if object["id"] == nil || object["id"] == .null {
-            object["id"] = .string(Self.eventID(topic: record.topic, partition: record.partition, offset: record.offset).uuidString.lowercased())
+            object["id"] = .string(Self.eventID(topic: record.topic, partition: record.partition, offset: record.offset).lowercasedText)
         }
         if object["occurred"] == nil || object["occurred"] == .null {
             let time = record.timestamp.map { Instant(seconds: $0.timeIntervalSince1970) } ?? received
@@ -172,7 +172,7 @@ public struct KafkaRecordDecoder: Sendable {
         var eventID = Self.eventID(topic: record.topic, partition: record.partition, offset: record.offset)
         if let template = mapping.id {
             let text = try render(template, "id")
-            if !text.isEmpty { eventID = UUID(uuidString: text) ?? UUID(name: "kafka-raw:\(text)") }
+            if !text.isEmpty { eventID = UUID(text: text) ?? UUID(name: "kafka-raw:\(text)") }
         }
         var occurred = record.timestamp.map { Instant(seconds: $0.timeIntervalSince1970) } ?? received
         if let template = mapping.occurred {
