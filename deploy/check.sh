@@ -366,8 +366,10 @@ check("swift build -c release --product tripline --static-swift-stdlib" in build
 for package in ("libsqlite3-dev", "librdkafka-dev"):
     check(re.search(rf"\b{package}\b", build_runs), f"build stage installs {package}")
 runtime_runs = " ".join(stage_text(runtime, "RUN"))
-for package in ("libsqlite3-0", "librdkafka1", "ca-certificates", "libcurl4", "libxml2", "curl"):
+for package in ("libsqlite3-0", "libssl3", "librdkafka1", "ca-certificates", "curl"):
     check(re.search(rf"(^|\s){re.escape(package)}(\s|$)", runtime_runs), f"runtime stage installs {package}")
+for package in ("libcurl4", "libxml2"):
+    check(not re.search(rf"(^|\s){re.escape(package)}(\s|$)", runtime_runs), f"runtime stage leaves out {package} (not linked)")
 users = stage_text(runtime, "USER")
 user = users[-1].split(":")[0] if users else "root"
 check(user not in ("root", "0"), f"runtime stage ends with a non-root USER: {users}")
