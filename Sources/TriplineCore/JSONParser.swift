@@ -94,7 +94,16 @@ struct JSONParser {
         let start = index
         var simple = true
         var ascii = true
+        let base = UnsafeRawPointer(bytes.baseAddress)
         while index < bytes.count {
+            // Eight bytes at a time past runs of plain characters (most of a string); any byte that needs a look
+            // (a quote, a backslash, a control character, or a first non-ASCII one) is then handled on its own.
+            if let base {
+                while index &+ 8 <= bytes.count, !Self.needsALook(base.loadUnaligned(fromByteOffset: index, as: UInt64.self), ascii: ascii) {
+                    index &+= 8
+                }
+                guard index < bytes.count else { break }
+            }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") { break }
             if byte == UInt8(ascii: "\\") {
@@ -110,6 +119,21 @@ struct JSONParser {
         let end = index
         index += 1
         return (start, end, simple, ascii)
+    }
+
+    /// Whether any of the eight bytes in `word` is a quote, a backslash or a control character, or (while the string
+    /// has been ASCII so far) a non-ASCII byte. Exact for "any" (the classic has-zero-byte and has-less-than tests).
+    @inline(__always)
+    static func needsALook(_ word: UInt64, ascii: Bool) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quotes = word ^ (ones &* UInt64(UInt8(ascii: "\"")))
+        let backslashes = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
+        let zeroInQuotes = (quotes &- ones) & ~quotes
+        let zeroInBackslashes = (backslashes &- ones) & ~backslashes
+        let control = (word &- ones &* 0x20) & ~word
+        let special = (zeroInQuotes | zeroInBackslashes | control) & highs
+        return special != 0 || (ascii && word & highs != 0)
     }
 
     private mutating func parseString() throws(TriplineError) -> String {

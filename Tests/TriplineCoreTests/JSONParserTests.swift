@@ -39,6 +39,25 @@ import TriplineCore
         }
     }
 
+    /// Strings are scanned eight bytes at a time: every special byte must be seen wherever it falls in a word.
+    @Test func findsQuotesEscapesControlAndNonASCIIBytesAtEveryOffset() throws {
+        for length in 0..<20 {
+            for position in 0...length {
+                let before = String(repeating: "a", count: position)
+                let after = String(repeating: "b", count: length - position)
+                #expect(try JSONValue.parse("\"\(before)\"") == .string(before))
+                #expect(try JSONValue.parse(#"["\#(before)\"\#(after)", 1]"#) == [.string(before + "\"" + after), 1])
+                #expect(try JSONValue.parse(#"["\#(before)\\\#(after)"]"#) == [.string(before + "\\" + after)])
+                #expect(try JSONValue.parse("[\"\(before)é\(after)\", \"\(after)\"]") == [.string(before + "é" + after), .string(after)])
+                #expect(throws: TriplineError.self) { try JSONValue.parse("\"\(before)\u{01}\(after)\"") }
+                #expect(throws: TriplineError.self) { try JSONValue.parse(Data(Array("\"\(before)".utf8) + [0xFF] + Array("\(after)\"".utf8))) }
+                #expect(throws: TriplineError.self) { try JSONValue.parse("\"\(before)\(after)") }
+                let raw = try RawJSONObject(validating: Array("{\"k\(before)\": \"\(after)é\\n\"}".utf8))
+                #expect(raw["k" + before] == .string(after + "é\n"))
+            }
+        }
+    }
+
     @Test func rejectsInvalidUTF8AndDeepNesting() {
         #expect(throws: TriplineError.self) { try JSONValue.parse(Data([0x22, 0xFF, 0xFE, 0x22])) }
         #expect(throws: TriplineError.self) { try JSONValue.parse(String(repeating: "[", count: 600) + String(repeating: "]", count: 600)) }
