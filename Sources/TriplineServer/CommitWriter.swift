@@ -186,10 +186,14 @@ final class CommitWriter: Sendable {
                     // Deadlines that passed before these events arrived run first.
                     var ticked = EventPipeline.BatchResult()
                     if let tickTime { ticked = try EventPipeline.advance(to: tickTime, state: &state, transaction: transaction, result: ticked) }
-                    guard !groups.isEmpty else { return ticked }
+                    guard !groups.isEmpty else {
+                        ticked.nextDeadline = .some(state.engine.nextDeadline)
+                        return ticked
+                    }
                     var result = try EventPipeline.evaluate(groups: groups, received: received, state: &state, transaction: transaction)
                     result.stored = ticked.stored + result.stored
                     result.firings = ticked.firings + result.firings
+                    result.nextDeadline = .some(state.engine.nextDeadline)
                     return result
                 }
             }

@@ -38,6 +38,11 @@ public actor EventPipeline {
     private var automations: [Automation]
     private var subscribers: [UUID: AsyncStream<Event>.Continuation] = [:]
     private var deadlineWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Counts the wake-ups of the proactive scheduler, so that one that happens between its reading the next deadline
+    /// and its starting to wait is not lost.
+    private var deadlineGeneration = 0
+    /// The deadline the scheduler last read: a commit wakes it only for an earlier one.
+    private var scheduledDeadline: Instant?
     /// The store shared with other processes, when there is one: ingest then only stores and queues events, and this
     /// process evaluates (and runs proactive deadlines) only while it leads. `nil`: evaluation happens in the ingest
     /// transaction (SQLite, one process).
@@ -159,7 +164,13 @@ public actor EventPipeline {
             }
         }
         publish(result.stored)
-        wakeDeadlineWaiters()
+        // The scheduler sleeps until the deadline it last read; only an earlier one needs it awake (under load that
+        // spares it a wake-up per commit).
+        switch result.nextDeadline {
+        case .some(.some(let next)): if scheduledDeadline.map({ next < $0 }) ?? true { wakeDeadlineWaiters() }
+        case .some(.none): break
+        case .none: wakeDeadlineWaiters()
+        }
     }
 
     /// Reloads the engine from the store after a failed commit (the in-memory engine may have moved on). With a
@@ -182,6 +193,9 @@ public actor EventPipeline {
         var stored: [Event] = []
         var duplicates = 0
         var firings: [Firing] = []
+        /// The engine's next deadline after the batch, when the batch knows it (`.some(nil)`: there is none); `nil`
+        /// when unknown, which wakes the proactive scheduler to look.
+        var nextDeadline: Instant?? = nil
     }
 
     /// How deep `prefect.automation.triggered` events are fed back into the engine, so that an automation that
@@ -285,6 +299,14 @@ public actor EventPipeline {
     /// The next time ``tick(now:)`` has work, if any.
     public func nextDeadline() -> Instant? {
         host.state.withLock { $0.engine.nextDeadline }
+    }
+
+    /// The next deadline as the proactive scheduler sees it, with the token to pass to
+    /// ``waitForDeadlineChange(after:timeout:)``; commits that bring no earlier deadline then leave it asleep.
+    public func scheduleNextDeadline() -> (deadline: Instant?, generation: Int) {
+        let deadline = nextDeadline()
+        scheduledDeadline = deadline
+        return (deadline, deadlineGeneration)
     }
 
     /// Runs every proactive evaluation due by `now` and records the firings. With one process on SQLite the ingest
@@ -409,9 +431,11 @@ public actor EventPipeline {
     }
 
     /// Waits until the deadlines may have changed (events were evaluated or rules replaced) or `timeout` passes.
-    public func waitForDeadlineChange(timeout: Duration) async {
+    /// - Parameter generation: From ``scheduleNextDeadline()``: a change since then returns at once.
+    public func waitForDeadlineChange(after generation: Int, timeout: Duration) async {
+        if generation != deadlineGeneration { return }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.waitForWake() }
+            group.addTask { await self.waitForWake(after: generation) }
             group.addTask { try? await Task.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
@@ -419,11 +443,13 @@ public actor EventPipeline {
         }
     }
 
-    private func waitForWake() async {
+    private func waitForWake(after generation: Int) async {
+        if generation != deadlineGeneration { return }
         await withCheckedContinuation { deadlineWaiters.append($0) }
     }
 
     private func wakeDeadlineWaiters() {
+        deadlineGeneration &+= 1
         let waiters = deadlineWaiters
         deadlineWaiters = []
         for waiter in waiters { waiter.resume() }

@@ -19,15 +19,16 @@ struct ProactiveScheduler: Service {
             await pipeline.tick(now: wallClock())
             while !Task.isCancelled {
                 let now = wallClock()
-                if let deadline = await pipeline.nextDeadline() {
+                let (deadline, generation) = await pipeline.scheduleNextDeadline()
+                if let deadline {
                     if deadline <= now {
                         await pipeline.tick(now: now)
                         continue
                     }
                     let wait = min(deadline.microseconds - now.microseconds, 60_000_000)
-                    await pipeline.waitForDeadlineChange(timeout: .microseconds(wait))
+                    await pipeline.waitForDeadlineChange(after: generation, timeout: .microseconds(wait))
                 } else {
-                    await pipeline.waitForDeadlineChange(timeout: .seconds(60))
+                    await pipeline.waitForDeadlineChange(after: generation, timeout: .seconds(60))
                 }
             }
         } }

@@ -231,6 +231,41 @@ extension ServerEndToEndTests {
         try await server.stop()
     }
 
+    /// The proactive scheduler sleeps until the deadline it knows; a commit that brings an earlier one must wake it.
+    @Test func anEarlierDeadlineArrivingWhileTheSchedulerSleepsFiresOnTime() async throws {
+        let server = try ServerProcess(rules: [
+            "slow.yaml": """
+                name: slow job not finished in 60 s
+                trigger: {type: event, posture: Proactive, after: [slow.started], expect: [slow.finished], for_each: [prefect.resource.id], within: 60}
+                actions: [{type: do-nothing}]
+                """,
+            "fast.yaml": """
+                name: fast job not finished in 10 s
+                trigger: {type: event, posture: Proactive, after: [fast.started], expect: [fast.finished], for_each: [prefect.resource.id], within: 10}
+                actions: [{type: do-nothing}]
+                """,
+        ])
+        try await server.start()
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(1, "slow.started", occurred: Date(), resource: "job.slow")]))
+        // Let the scheduler settle into waiting for the 60 s deadline.
+        try await Task.sleep(for: .milliseconds(300))
+        // The fast job started 8 s ago (its window ends 2 s from now): the report came late.
+        let started = Date()
+        let occurred = started.addingTimeInterval(-8)
+        _ = try await server.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(2, "fast.started", occurred: occurred, resource: "job.fast")]))
+        var fired: [[String: Any]] = []
+        while Date().timeIntervalSince(started) < 6 {
+            fired = (try? await firings(server)) ?? []
+            if !fired.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let lateness = Date().timeIntervalSince(started) - 2
+        #expect(fired.first?["automation"] as? String == "fast job not finished in 10 s")
+        #expect(lateness > -0.05, "it did not fire before the window ended")
+        #expect(lateness < 1.0, "the deadline 2 s away fired \(lateness) s late")
+        try await server.stop()
+    }
+
     @Test func retentionDeletesEventsReceivedLongAgoAndTheConfigFileIsRead() async throws {
         let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
         let config = server.folder.appendingPathComponent("tripline.yaml")
