@@ -70,6 +70,12 @@ struct WebhookRoutes {
 
     // MARK: - Receiving
 
+    /// The largest event an endpoint's deliveries may make: Prefect's event limit, or, for an endpoint that sets its own
+    /// `max_body_size`, that size plus room for the event's envelope (id, resources, headers kept in the payload).
+    static func eventSizeLimit(endpointBodyLimit: Int?, events: Event.Limits) -> Int {
+        max(events.maximumEventSize, endpointBodyLimit.map { $0 + 64 * 1024 } ?? 0)
+    }
+
     func receive(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
         let started = DispatchTime.now().uptimeNanoseconds
         let received = wallClock()
@@ -130,9 +136,17 @@ struct WebhookRoutes {
                 "webhook delivery rejected", metadata: ["slug": "\(slug)", "status": "\(error.status)", "reason": "\(error.code)"])
             throw APIError(HTTPResponse.Status(code: error.status), error.reason)
         }
-        if body.count > configuration.eventLimits.maximumEventSize, !result.events.isEmpty {
-            finish(413, outcome: "rejected", code: "too_large", reason: "the event would exceed the event size limit", body: body)
-            throw APIError(.contentTooLarge, "the event made from this delivery would be larger than \(configuration.eventLimits.maximumEventSize) bytes")
+        // Each event's own size counts, not the body's: a batch of small events may arrive in a large body. An endpoint
+        // that allows large bodies (`max_body_size`) allows events as large (a 25 MB GitHub push is one event).
+        if body.count > configuration.eventLimits.maximumEventSize {
+            let eventLimit = Self.eventSizeLimit(endpointBodyLimit: endpoint.maximumBodySize, events: configuration.eventLimits)
+            for (index, event) in result.events.enumerated() {
+                let size = event.storageText.utf8.count
+                guard size > eventLimit else { continue }
+                let reason = "event \(index) made from this delivery is \(size) bytes, more than the limit of \(eventLimit) bytes"
+                finish(413, outcome: "rejected", code: "too_large", reason: reason, body: body)
+                throw APIError(.contentTooLarge, "\(reason); an endpoint's max_body_size raises its limit")
+            }
         }
         for (index, event) in result.events.enumerated() {
             do {

@@ -323,3 +323,61 @@ func runTripline(_ arguments: [String], environment: [String: String] = [:]) thr
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+extension WebhookEndToEndTests {
+    /// Event sizes are checked per event: a large push is stored where the endpoint allows large bodies, and a large
+    /// batch of small CloudEvents is stored anywhere; only an event over its limit is refused, naming both sizes.
+    @Test func largeDeliveriesAreLimitedPerEventAndByTheEndpointsBodySize() async throws {
+        let server = try ServerProcess(rules: [
+            "webhooks/hooks.yaml": """
+                - slug: big
+                  preset: github
+                  secret: env:TEST_GITHUB_SECRET
+                  max_body_size: 26214400
+                - slug: plain
+                  preset: github
+                  secret: env:TEST_GITHUB_SECRET
+                - slug: ce
+                  preset: cloudevents
+                  unauthenticated: true
+                """
+        ])
+        server.environment = ["TEST_GITHUB_SECRET": Self.githubSecret]
+        try await server.start()
+        var push = try #require(try JSONSerialization.jsonObject(with: try body("github/push.json")) as? [String: Any])
+        var commit = push["head_commit"] as? [String: Any] ?? [:]
+        commit["message"] = String(repeating: "a long commit message ", count: 100_000)
+        push["head_commit"] = commit
+        let large = try JSONSerialization.data(withJSONObject: push)
+        #expect(large.count > 2_000_000)
+        let signature = "sha256=" + ByteEncoding.hex.encode(DigestAlgorithm.sha256.hmac(key: Array(Self.githubSecret.utf8), message: [UInt8](large)))
+        var headers = try headers("github/push.json")
+        headers["X-Hub-Signature-256"] = signature
+        headers["X-GitHub-Delivery"] = "0c5b1c7e-3f2a-4d7e-9b1a-000000000001"
+        let (stored, answer) = try await server.send("POST", "/hooks/big", body: large, headers: headers)
+        #expect(stored == 200, "\(String(decoding: answer, as: UTF8.self))")
+        let events = try await storedEvents(server, named: ["github.push"])
+        #expect(events.count == 1)
+        let message = ((events.first?["payload"] as? [String: Any])?["head_commit"] as? [String: Any])?["message"] as? String
+        #expect(message?.utf8.count == 2_200_000, "the whole push was stored")
+
+        headers["X-GitHub-Delivery"] = "0c5b1c7e-3f2a-4d7e-9b1a-000000000002"
+        let (refused, reason) = try await server.send("POST", "/hooks/plain", body: large, headers: headers)
+        #expect(refused == 413)
+        let detail = String(decoding: reason, as: UTF8.self)
+        #expect(detail.contains("event 0 made from this delivery is") && detail.contains("more than the limit of 1500000 bytes"), "\(detail)")
+        #expect(try await deliveries(server, "plain").first?["reason"] as? String != nil)
+
+        // 8,000 small CloudEvents in one 2.4 MB batch: every event is far below the limit.
+        let batch = (0..<8_000).map { number in
+            #"{"specversion":"1.0","id":"batch-\#(number)","source":"/tests/batch","type":"com.example.batch.item","data":{"number":\#(number),"note":"\#(String(repeating: "n", count: 200))"}}"#
+        }
+        let batchBody = Data(("[" + batch.joined(separator: ",") + "]").utf8)
+        #expect(batchBody.count > 2_000_000)
+        let (accepted, batchAnswer) = try await server.send(
+            "POST", "/hooks/ce", body: batchBody, headers: ["Content-Type": "application/cloudevents-batch+json"])
+        #expect(accepted == 200, "\(String(decoding: batchAnswer.prefix(500), as: UTF8.self))")
+        #expect((try JSONSerialization.jsonObject(with: batchAnswer) as? [String: Any])?["accepted"] as? Int == 8_000)
+        try await server.stop()
+    }
+}
