@@ -188,29 +188,52 @@ extension WebhookEndpoint {
     static func decodeAuthentication(_ node: RuleNode, path: String, diagnostics: Diagnostics) -> RequestAuthentication? {
         guard var reader = ObjectReader(node, path: path, diagnostics: diagnostics) else { return nil }
         defer { reader.rejectUnknown(known: ["bearer", "basic"]) }
-        if let bearer = reader.optional("bearer"), let text = ObjectReader.string(bearer, path: reader.childPath("bearer"), diagnostics: diagnostics) {
-            do {
-                return .bearer(try SecretReference(parsing: text))
-            } catch {
-                diagnostics.report(error.code, error.reason, path: reader.childPath("bearer"), at: bearer, hint: error.hint)
-                return nil
-            }
+        if let bearer = reader.optional("bearer") {
+            guard let references = decodeCredentialReferences(bearer, path: reader.childPath("bearer"), diagnostics: diagnostics) else { return nil }
+            return .bearer(references)
         }
         if let basic = reader.optional("basic") {
             guard var basicReader = ObjectReader(basic, path: reader.childPath("basic"), diagnostics: diagnostics) else { return nil }
             let username = basicReader.string("username", required: true)
-            let password = basicReader.string("password", required: true)
+            let passwordNode = basicReader.optional("password")
             basicReader.rejectUnknown(known: ["username", "password"])
-            guard let username, let password else { return nil }
-            do {
-                return .basic(username: username, password: try SecretReference(parsing: password))
-            } catch {
-                diagnostics.report(error.code, error.reason, path: basicReader.childPath("password"), at: basic, hint: error.hint)
+            guard let passwordNode else {
+                diagnostics.report(.missingField, "needs `password: env:NAME` (or a list of references while rotating)", path: basicReader.childPath("password"), at: basic)
                 return nil
             }
+            let passwords = decodeCredentialReferences(passwordNode, path: basicReader.childPath("password"), diagnostics: diagnostics)
+            guard let username, let passwords else { return nil }
+            return .basic(username: username, passwords: passwords)
         }
         diagnostics.report(.missingField, "needs `bearer: env:NAME` or `basic: {username: ..., password: env:NAME}`", path: path, at: node)
         return nil
+    }
+}
+
+extension WebhookEndpoint {
+    /// One secret reference, or a list of them (any is accepted: the old and the new one while rotating).
+    static func decodeCredentialReferences(_ node: RuleNode, path: String, diagnostics: Diagnostics) -> [SecretReference]? {
+        var items: [(node: RuleNode, path: String)] = []
+        switch node.kind {
+        case .string: items = [(node, path)]
+        case .array(let list) where !list.isEmpty: items = list.enumerated().map { ($0.element, "\(path)[\($0.offset)]") }
+        default:
+            diagnostics.report(
+                .invalidValue, "must be a secret reference (`env:NAME` or `file:PATH`) or a list of them, not \(node.kindDescription)", path: path, at: node,
+                hint: "while rotating, list the old and the new one: [env:TOKEN, env:TOKEN_NEXT]")
+            return nil
+        }
+        var references: [SecretReference] = []
+        for item in items {
+            guard let text = ObjectReader.string(item.node, path: item.path, diagnostics: diagnostics) else { return nil }
+            do {
+                references.append(try SecretReference(parsing: text))
+            } catch {
+                diagnostics.report(error.code, error.reason, path: item.path, at: item.node, hint: error.hint)
+                return nil
+            }
+        }
+        return references
     }
 }
 

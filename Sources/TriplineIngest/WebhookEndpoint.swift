@@ -105,10 +105,18 @@ public struct HMACScheme: Sendable, Hashable {
     }
 }
 
-/// Credentials a sender presents instead of a signature.
+/// Credentials a sender presents instead of a signature. Each lists one or more secrets, any of which is accepted, so
+/// that a credential can be rotated without refusing deliveries.
 public enum RequestAuthentication: Sendable, Hashable {
     /// `Authorization: Bearer <token>`.
-    case bearer(SecretReference)
+    case bearer([SecretReference])
     /// `Authorization: Basic base64(username:password)`.
-    case basic(username: String, password: SecretReference)
+    case basic(username: String, passwords: [SecretReference])
+
+    /// The secrets, any of which is accepted.
+    public var references: [SecretReference] {
+        switch self {
+        case .bearer(let references), .basic(_, let references): references
+        }
+    }
 }

@@ -7,8 +7,8 @@ public struct ResolvedWebhookEndpoint: Sendable {
     public let endpoint: WebhookEndpoint
     /// The signing secrets (any of them verifies a request).
     let secrets: [Secret]
-    /// The credential of `auth`, if any.
-    let credential: Secret?
+    /// The credentials of `auth` (any of them is accepted); empty without `auth`.
+    let credentials: [Secret]
 
     /// Reads the endpoint's secrets.
     /// - Throws: A ``TriplineError`` naming the reference that cannot be read (never a value).
@@ -17,18 +17,16 @@ public struct ResolvedWebhookEndpoint: Sendable {
         var secrets: [Secret] = []
         for reference in endpoint.secrets { secrets.append(try reference.resolve(environment: environment)) }
         self.secrets = secrets
-        switch endpoint.authentication {
-        case .bearer(let reference): credential = try reference.resolve(environment: environment)
-        case .basic(_, let reference): credential = try reference.resolve(environment: environment)
-        case nil: credential = nil
-        }
+        var credentials: [Secret] = []
+        for reference in endpoint.authentication?.references ?? [] { credentials.append(try reference.resolve(environment: environment)) }
+        self.credentials = credentials
     }
 
     /// An endpoint with secrets given directly (tests and benchmarks).
-    public init(_ endpoint: WebhookEndpoint, secrets: [Secret], credential: Secret? = nil) {
+    public init(_ endpoint: WebhookEndpoint, secrets: [Secret], credentials: [Secret] = []) {
         self.endpoint = endpoint
         self.secrets = secrets
-        self.credential = credential
+        self.credentials = credentials
     }
 }
 
@@ -118,8 +116,8 @@ public struct WebhookProcessor: Sendable {
             try GenericSignature.verify(request, scheme: scheme, secrets: resolved.secrets, tolerance: endpoint.tolerance)
             checked = true
         }
-        if let authentication = endpoint.authentication, let credential = resolved.credential {
-            try Self.checkCredential(request.headers["authorization"], authentication: authentication, credential: credential)
+        if let authentication = endpoint.authentication, !resolved.credentials.isEmpty {
+            try Self.checkCredential(request.headers["authorization"], authentication: authentication, credentials: resolved.credentials)
             checked = true
         }
         if !checked, !endpoint.unauthenticated {
@@ -127,26 +125,30 @@ public struct WebhookProcessor: Sendable {
         }
     }
 
-    static func checkCredential(_ header: String?, authentication: RequestAuthentication, credential: Secret) throws(WebhookRejection) {
+    static func checkCredential(_ header: String?, authentication: RequestAuthentication, credentials: [Secret]) throws(WebhookRejection) {
         guard let header else { throw .unauthorized("missing_credentials", "the Authorization header is missing") }
         let presented: [UInt8]
-        let expected: [UInt8]
+        let prefix: [UInt8]
         switch authentication {
         case .bearer:
             guard header.lowercased().hasPrefix("bearer ") else { throw .unauthorized("bad_credentials", "expected a bearer token") }
             presented = Array(header.dropFirst(7).trimmingCharacters(in: " ").utf8)
-            expected = credential.bytes
+            prefix = []
         case .basic(let username, _):
             guard header.lowercased().hasPrefix("basic "),
                 let decoded = Data(base64Encoded: header.dropFirst(6).trimmingCharacters(in: " "))
             else { throw .unauthorized("bad_credentials", "expected basic credentials") }
             presented = [UInt8](decoded)
-            expected = Array("\(username):".utf8) + credential.bytes
+            prefix = Array("\(username):".utf8)
         }
-        // Compare digests so that the comparison takes the same time whatever the lengths.
-        guard ConstantTime.equals(DigestAlgorithm.sha256.hash(presented), DigestAlgorithm.sha256.hash(expected)) else {
-            throw .unauthorized("bad_credentials", "the credentials are not valid")
+        // Compare digests so that the comparison takes the same time whatever the lengths, and compare with every
+        // credential so that the time does not tell which one matched.
+        let digest = DigestAlgorithm.sha256.hash(presented)
+        var matched = false
+        for credential in credentials {
+            if ConstantTime.equals(digest, DigestAlgorithm.sha256.hash(prefix + credential.bytes)) { matched = true }
         }
+        guard matched else { throw .unauthorized("bad_credentials", "the credentials are not valid") }
     }
 
     /// The body as a JSON value.

@@ -76,11 +76,7 @@ extension Tripline {
                             problems += 1
                         }
                         slugs[endpoint.slug] = endpoint.source?.description ?? file
-                        var references = endpoint.secrets
-                        switch endpoint.authentication {
-                        case .bearer(let reference)?, .basic(_, let reference)?: references.append(reference)
-                        case nil: break
-                        }
+                        let references = endpoint.secrets + (endpoint.authentication?.references ?? [])
                         for reference in references where (try? reference.resolve()) == nil {
                             if !quiet { print("\(endpoint.source.map(\.description) ?? file): note: \(reference) cannot be read here; the endpoint answers 503 until it can") }
                         }

@@ -35,7 +35,7 @@ extension WebhookProcessor {
     /// A processor for `endpoint` with `secrets`, fetching nothing from the network.
     static func testing(_ endpoint: WebhookEndpoint, secrets: [Secret], credential: Secret? = nil, pinned: [String: SigningCertificate] = [:]) -> WebhookProcessor {
         WebhookProcessor(
-            endpoint: ResolvedWebhookEndpoint(endpoint, secrets: secrets, credential: credential),
+            endpoint: ResolvedWebhookEndpoint(endpoint, secrets: secrets, credentials: credential.map { [$0] } ?? []),
             aws: AWSMessageVerifier(fetch: { _ in throw URLError(.notConnectedToInternet) }, pinned: pinned))
     }
 }

@@ -134,7 +134,7 @@ import TriplineIngest
 
     @Test func s3EndpointsRefuseUnverifiedRequests() async throws {
         var endpoint = WebhookEndpoint(slug: "lake", preset: .awsS3)
-        endpoint.authentication = .bearer(.environment("TOKEN"))
+        endpoint.authentication = .bearer([.environment("TOKEN")])
         let token = Secret(bytes: Array("s3cr3t-token".utf8), reference: .environment("TOKEN"))
         let body = try FixtureFiles.bytes("aws/s3/doc-objectcreated-put.json")
         let processor = WebhookProcessor.testing(endpoint, secrets: [], credential: token)
@@ -146,6 +146,56 @@ import TriplineIngest
         #expect(wrong?.code == "bad_credentials")
         let accepted = try await processor.process(.post("lake", headers: WebhookHeaders([("Authorization", "Bearer s3cr3t-token")]), body: body))
         #expect(accepted.events.count == 1)
+    }
+
+    /// `auth` credentials rotate like signing secrets: while two are listed, either is accepted.
+    @Test func bearerAndBasicCredentialsRotate() async throws {
+        let loaded = WebhookEndpoint.load(
+            text: """
+                - slug: lake
+                  preset: aws-s3
+                  auth: {bearer: [env:TOKEN, env:TOKEN_NEXT]}
+                - slug: ce
+                  preset: cloudevents
+                  auth: {basic: {username: sender, password: [env:PASSWORD, file:/run/secrets/next]}}
+                - slug: one
+                  preset: cloudevents
+                  auth: {bearer: env:TOKEN}
+                """, file: "hooks.yaml")
+        #expect(loaded.errors.isEmpty, "\(loaded.errors.map(\.description))")
+        #expect(loaded.endpoints.map { $0.authentication?.references.count } == [2, 2, 1])
+        for (text, message) in [
+            ("auth: {bearer: []}", "hooks.yaml:3:"), ("auth: {bearer: [env:A, 7]}", "auth.bearer[1]: must be a string"),
+            ("auth: {bearer: [env:A, nope]}", "auth.bearer[1]"), ("auth: {basic: {username: u}}", "auth.basic.password"),
+        ] {
+            let broken = WebhookEndpoint.load(text: "slug: lake\npreset: aws-s3\n\(text)\n", file: "hooks.yaml")
+            #expect(broken.errors.contains { $0.description.contains(message) }, "\(text): \(broken.errors.map(\.description))")
+        }
+
+        var endpoint = WebhookEndpoint(slug: "lake", preset: .awsS3)
+        endpoint.authentication = .bearer([.environment("TOKEN"), .environment("TOKEN_NEXT")])
+        let old = Secret(bytes: Array("old-token-1".utf8), reference: .environment("TOKEN"))
+        let new = Secret(bytes: Array("new-token-2".utf8), reference: .environment("TOKEN_NEXT"))
+        let body = try FixtureFiles.bytes("aws/s3/doc-objectcreated-put.json")
+        let bearer = WebhookProcessor(endpoint: ResolvedWebhookEndpoint(endpoint, secrets: [], credentials: [old, new]), aws: AWSMessageVerifier(fetch: { _ in throw URLError(.notConnectedToInternet) }, pinned: [:]))
+        for token in ["old-token-1", "new-token-2"] {
+            let result = try await bearer.process(.post("lake", headers: WebhookHeaders([("Authorization", "Bearer \(token)")]), body: body))
+            #expect(result.events.count == 1, "\(token) is accepted while both are listed")
+        }
+        let refused = await rejection { () async throws(WebhookRejection) in
+            _ = try await bearer.process(.post("lake", headers: WebhookHeaders([("Authorization", "Bearer old-token-1x")]), body: body))
+        }
+        #expect(refused?.code == "bad_credentials")
+
+        endpoint.authentication = .basic(username: "sender", passwords: [.environment("TOKEN"), .environment("TOKEN_NEXT")])
+        let basic = WebhookProcessor(endpoint: ResolvedWebhookEndpoint(endpoint, secrets: [], credentials: [old, new]), aws: AWSMessageVerifier(fetch: { _ in throw URLError(.notConnectedToInternet) }, pinned: [:]))
+        for (user, password, accepted) in [("sender", "old-token-1", true), ("sender", "new-token-2", true), ("other", "new-token-2", false)] {
+            let header = "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
+            let outcome = await rejection { () async throws(WebhookRejection) in
+                _ = try await basic.process(.post("lake", headers: WebhookHeaders([("Authorization", header)]), body: body))
+            }
+            #expect((outcome == nil) == accepted, "\(user):\(password)")
+        }
     }
 
     @Test func snsNotificationsAreVerifiedAndTopicsChecked() async throws {
