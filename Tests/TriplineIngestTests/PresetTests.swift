@@ -148,6 +148,35 @@ import TriplineIngest
         #expect(accepted.events.count == 1)
     }
 
+    /// An S3 endpoint without `topics` can neither verify nor confirm SNS messages: it refuses them (SNS retries) instead
+    /// of acknowledging and dropping them; the SNS preset refuses bodies that are neither text nor JSON.
+    @Test func snsMessagesNeedTopicsAndATextOrJSONType() async throws {
+        var endpoint = WebhookEndpoint(slug: "lake", preset: .awsS3)
+        endpoint.authentication = .bearer([.environment("TOKEN")])
+        let token = Secret(bytes: Array("s3cr3t-token".utf8), reference: .environment("TOKEN"))
+        let processor = WebhookProcessor.testing(endpoint, secrets: [], credential: token)
+        for path in ["aws/sns/real-s3-via-sns.nexrad.json", "aws/sns/doc-subscription-confirmation.json"] {
+            var headers = try FixtureFiles.headers(path)
+            headers.add("Authorization", "Bearer s3cr3t-token")
+            let body = try FixtureFiles.bytes(path)
+            let refused = await rejection { () async throws(WebhookRejection) in
+                _ = try await processor.process(.post("lake", headers: headers, body: body))
+            }
+            #expect(refused?.status == 403, "\(path)")
+            #expect(refused?.reason.contains("`topics`") == true, "\(path): \(refused?.reason ?? "accepted")")
+        }
+
+        var sns = WebhookEndpoint(slug: "sns", preset: .awsSNS)
+        sns.topics = ["arn:aws:sns:*"]
+        let path = "aws/sns/real-notification.sigv1.json"
+        let headers = WebhookHeaders(try FixtureFiles.headers(path).filter { $0.name.lowercased() != "content-type" } + [(name: "Content-Type", value: "text/csv")])
+        let body = try FixtureFiles.bytes(path)
+        let wrongType = await rejection { () async throws(WebhookRejection) in
+            _ = try await WebhookProcessor.testing(sns, secrets: []).process(.post("sns", headers: headers, body: body))
+        }
+        #expect(wrongType?.status == 415)
+    }
+
     /// `auth` credentials rotate like signing secrets: while two are listed, either is accepted.
     @Test func bearerAndBasicCredentialsRotate() async throws {
         let loaded = WebhookEndpoint.load(

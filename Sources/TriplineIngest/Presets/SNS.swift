@@ -12,7 +12,15 @@ extension WebhookProcessor {
     /// - Parameter s3Only: The `aws-s3` preset: notifications that are not S3 notifications are acknowledged and ignored.
     func snsMessage(_ request: WebhookRequest, s3Only: Bool, parsed: [String: JSONValue]? = nil) async throws(WebhookRejection) -> WebhookResult {
         let body: [String: JSONValue]
-        if let parsed { body = parsed } else { body = try Self.jsonObject(request.body) }
+        if let parsed {
+            body = parsed
+        } else {
+            // SNS posts `text/plain; charset=UTF-8`; JSON types are accepted too (relays, tests).
+            if let mediaType = request.mediaType, !MediaType.isJSON(mediaType), mediaType != "text/plain" {
+                throw .unsupportedMediaType("SNS messages are text/plain or JSON, not \(mediaType)")
+            }
+            body = try Self.jsonObject(request.body)
+        }
         let message = try await verifiedSNSMessage(body)
         if let handled = try await handleSNSControlMessage(message) { return handled }
         let topic = message.fields["TopicArn"] ?? ""
@@ -74,7 +82,13 @@ extension WebhookProcessor {
             throw .unsupportedMediaType("S3 notifications are JSON, not \(mediaType)")
         }
         let body = try Self.jsonObject(request.body)
-        if Self.isSNSEnvelope(body), !endpoint.topics.isEmpty {
+        if Self.isSNSEnvelope(body) {
+            // Without topics an SNS message could be neither verified nor confirmed: refuse it (SNS retries) rather
+            // than acknowledge and lose it.
+            guard !endpoint.topics.isEmpty else {
+                throw .forbidden(
+                    "topic_not_allowed", "this endpoint accepts SNS messages only from the topics listed in its `topics`, and it lists none")
+            }
             return try await snsMessage(request, s3Only: true, parsed: body)
         }
         try authenticateByConfiguration(request)
