@@ -1,3 +1,4 @@
+internal import Foundation
 public import TriplineCore
 
 extension WebhookEndpoint {
@@ -100,6 +101,11 @@ extension WebhookEndpoint {
             let text = ObjectReader.string(templateNode, path: reader.childPath("template"), diagnostics: diagnostics)
         {
             endpoint.template = WebhookTemplate(text: text, source: templateNode.location)
+            for name in uppercaseHeaderReferences(in: text) {
+                diagnostics.report(
+                    .invalidValue, "templates see header names in lowercase; `headers.\(name)` would always be empty", path: reader.childPath("template"),
+                    at: templateNode, hint: "write headers.\(name.lowercased())")
+            }
         }
         endpoint.samplePath = reader.string("sample")
         if endpoint.samplePath != nil, endpoint.template == nil {
@@ -211,6 +217,19 @@ extension WebhookEndpoint {
 }
 
 extension WebhookEndpoint {
+    /// The header names a template reads as `headers.<name>` with capital letters (header names reach templates
+    /// lowercased, whatever case the sender used, so such a reference never matches).
+    static func uppercaseHeaderReferences(in template: String) -> [String] {
+        var names: [String] = []
+        var rest = template[...]
+        while let found = rest.range(of: "headers.") {
+            let name = rest[found.upperBound...].prefix { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }
+            if name.contains(where: \.isUppercase), !names.contains(String(name)) { names.append(String(name)) }
+            rest = rest[found.upperBound...]
+        }
+        return names
+    }
+
     /// One secret reference, or a list of them (any is accepted: the old and the new one while rotating).
     static func decodeCredentialReferences(_ node: RuleNode, path: String, diagnostics: Diagnostics) -> [SecretReference]? {
         var items: [(node: RuleNode, path: String)] = []

@@ -177,6 +177,25 @@ import TriplineIngest
         #expect(wrongType?.status == 415)
     }
 
+    /// Templates see header names in lowercase; a reference with capitals would render empty, so it is refused with
+    /// the name to write instead.
+    @Test func templatesReferringToCapitalizedHeadersAreRefused() {
+        let loaded = WebhookEndpoint.load(
+            text: """
+                slug: hooks
+                preset: generic
+                unauthenticated: true
+                template: |
+                  {"event": "hook.{{ headers.X-GitHub-Event }}", "resource": {"prefect.resource.id": "r.{{ headers.x-request-id }}"},
+                   "payload": {"delivery": {{ headers.X-GitHub-Delivery|json }}, "again": "{{ headers.X-GitHub-Event }}"}}
+                """, file: "hooks.yaml")
+        let messages = loaded.errors.map(\.description)
+        #expect(messages.count == 2, "\(messages)")
+        #expect(messages.contains { $0.hasPrefix("hooks.yaml:4:") && $0.contains("`headers.X-GitHub-Event`") && $0.contains("headers.x-github-event") })
+        #expect(messages.contains { $0.contains("`headers.X-GitHub-Delivery`") })
+        #expect(WebhookEndpoint.load(text: "slug: h\npreset: generic\nunauthenticated: true\ntemplate: '{{ headers.x-github-event }}'\n").errors.isEmpty)
+    }
+
     /// `auth` credentials rotate like signing secrets: while two are listed, either is accepted.
     @Test func bearerAndBasicCredentialsRotate() async throws {
         let loaded = WebhookEndpoint.load(
