@@ -60,7 +60,7 @@ public struct WebhookProcessor: Sendable {
         case "POST", "PUT":
             break
         default:
-            throw WebhookRejection(405, "method_not_allowed", "webhooks accept POST (and GET/HEAD pings), not \(request.method)")
+            throw WebhookRejection(405, "method_not_allowed", "webhooks accept POST or PUT (and GET/HEAD pings), not \(request.method)")
         }
         if let template = endpoint.template {
             guard let renderer else { throw WebhookRejection(503, "not_configured", "the endpoint's template cannot be rendered") }

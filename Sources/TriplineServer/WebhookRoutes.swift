@@ -18,7 +18,8 @@ struct WebhookRoutes {
     let metrics: ServerMetrics
 
     func register(on router: Router<TriplineRequestContext>) {
-        for method in [HTTPRequest.Method.post, .put, .get, .head] {
+        // Every method reaches the endpoint, so that a sender using the wrong one hears 405 (and it is in the history).
+        for method in [HTTPRequest.Method.post, .put, .get, .head, .delete, .patch, .options] {
             router.on("/hooks/{slug}", method: method) { request, context in try await receive(request, context) }
         }
         router.get("/api/webhooks") { _, context in
@@ -109,7 +110,9 @@ struct WebhookRoutes {
             throw APIError(.serviceUnavailable, "this webhook endpoint is not configured yet")
         }
         let limit = endpoint.maximumBodySize ?? configuration.maximumBodySize
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+        let declaredLength = request.headers[.contentLength].flatMap { Int($0) }
+        if let length = declaredLength, length > limit {
+            record.size = length
             finish(413, outcome: "rejected", code: "too_large", reason: "the body is larger than \(limit) bytes")
             throw APIError(.contentTooLarge, "the body is larger than the limit of \(limit) bytes")
         }
@@ -118,6 +121,8 @@ struct WebhookRoutes {
         do {
             body = Array(try await request.collectBody(upTo: limit).readableBytesView)
         } catch is NIOTooManyBytesError {
+            // Read up to the limit: the size is at least that (chunked bodies declare none).
+            record.size = declaredLength ?? limit + 1
             finish(413, outcome: "rejected", code: "too_large", reason: "the body is larger than \(limit) bytes")
             throw APIError(.contentTooLarge, "the body is larger than the limit of \(limit) bytes")
         }
@@ -134,7 +139,7 @@ struct WebhookRoutes {
             finish(error.status, outcome: "rejected", code: error.code, reason: error.reason, body: body)
             context.logger.notice(
                 "webhook delivery rejected", metadata: ["slug": "\(slug)", "status": "\(error.status)", "reason": "\(error.code)"])
-            throw APIError(HTTPResponse.Status(code: error.status), error.reason)
+            throw APIError(HTTPResponse.Status(code: error.status), error.reason, headers: error.status == 405 ? [.allow: "POST, PUT, GET, HEAD"] : [:])
         }
         // Each event's own size counts, not the body's: a batch of small events may arrive in a large body. An endpoint
         // that allows large bodies (`max_body_size`) allows events as large (a 25 MB GitHub push is one event).

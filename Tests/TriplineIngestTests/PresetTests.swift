@@ -416,6 +416,9 @@ import TriplineIngest
         #expect(command.events.first?.event == "slack.command.deploy")
         #expect(command.events.first?.payload["token"] == nil, "the verification token is not stored")
         #expect(command.events.first?.payload["text"] == .string("api"))
+        // Slack's periodic certificate check of a slash-command URL expects a 200 and makes no event.
+        let check = try await process(endpoint, signed("ssl_check=1&token=x", contentType: "application/x-www-form-urlencoded"), secrets: [secret])
+        #expect(check.status == 200 && check.events.isEmpty)
     }
 
     @Test func genericEndpointsNameTheirEventsAndDeduplicateByHeader() async throws {

@@ -146,13 +146,17 @@ import FoundationNetworking
         }
         let (unknown, _) = try await server.send("POST", "/hooks/nope", body: push, headers: try headers("github/push.json"))
         #expect(unknown == 404)
+        let (delete, deleteAnswer) = try await server.send("DELETE", "/hooks/github", body: Data(), headers: [:])
+        #expect(delete == 405, "\(String(decoding: deleteAnswer, as: UTF8.self))")
         let (ping, _) = try await server.send("GET", "/hooks/github", body: Data(), headers: [:])
         #expect(ping == 200)
 
         // The history, newest first, with reasons and the kept body of a failure.
         let history = try await deliveries(server, "github")
-        #expect(history.count == bodies.count + 1 + cases.count + 1)
+        #expect(history.count == bodies.count + 1 + cases.count + 2)
         #expect(history.first?["method"] as? String == "GET")
+        #expect(history.contains { $0["method"] as? String == "DELETE" && $0["status"] as? Int == 405 })
+        #expect(history.first { $0["code"] as? String == "too_large" }?["size"] as? Int == 1_200_000, "the declared size of a refused body")
         let reasons = Set(history.compactMap { $0["code"] as? String })
         #expect(reasons.isSuperset(of: ["bad_signature", "missing_signature", "malformed", "unsupported_media_type", "too_large"]))
         let tamperedRecord = try #require(history.first { $0["code"] as? String == "bad_signature" })

@@ -73,6 +73,8 @@ extension WebhookProcessor {
     func slackForm(_ request: WebhookRequest) throws(WebhookRejection) -> WebhookResult {
         let fields = FormDecoding.fields(request.body)
         func field(_ name: String) -> String? { fields.first { $0.name == name }?.value }
+        // Slack checks the certificate of slash-command URLs now and then with `ssl_check=1`; it expects a 200.
+        if field("ssl_check") == "1" { return .acknowledged("Slack certificate check") }
         if let interaction = field("payload") {
             var body = try Self.jsonObject(Array(interaction.utf8), what: "the payload field")
             body["token"] = nil
