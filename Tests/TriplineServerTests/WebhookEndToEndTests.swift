@@ -385,3 +385,77 @@ extension WebhookEndToEndTests {
         try await server.stop()
     }
 }
+
+extension WebhookEndToEndTests {
+    /// A request described by a fixture: `{method, headers, body}` (the CloudEvents HTTP examples).
+    func describedRequest(_ path: String) throws -> (method: String, headers: [String: String], body: Data) {
+        let object = try #require(try JSONSerialization.jsonObject(with: try body(path)) as? [String: Any])
+        var headers = (object["headers"] as? [String: String]) ?? [:]
+        headers = headers.filter { !["host", "content-length"].contains($0.key.lowercased()) }
+        return (object["method"] as? String ?? "POST", headers, Data((object["body"] as? String ?? "").utf8))
+    }
+
+    /// The fixtures the other tests read in-process, through the running server as senders would post them: the
+    /// CloudEvents examples and conformance cases, the S3, SQS and EventBridge notifications, and GitHub's signature
+    /// vectors.
+    @Test func everyCloudEventsAWSAndSignatureVectorFixtureOverASocket() async throws {
+        let server = try await server()
+        for name in ["B234", "C234", "C234num", "D234str"] {
+            let binary = try describedRequest("cloudevents/spec-\(name).binary-http.json")
+            let (status, answer) = try await server.send(binary.method, "/hooks/ce", body: binary.body, headers: binary.headers)
+            #expect(status == 200, "spec-\(name) binary: \(String(decoding: answer, as: UTF8.self))")
+            let (structured, structuredAnswer) = try await server.send(
+                "POST", "/hooks/ce", body: try body("cloudevents/spec-\(name).structured.json"), headers: ["Content-Type": "application/cloudevents+json"])
+            #expect(structured == 200, "spec-\(name) structured: \(String(decoding: structuredAnswer, as: UTF8.self))")
+            #expect((try JSONSerialization.jsonObject(with: structuredAnswer) as? [String: Any])?["duplicates"] as? Int == 1, "the same (source, id) in both modes")
+        }
+        for name in ["conformance-http-binary", "conformance-http-structured"] {
+            let request = try describedRequest("cloudevents/\(name).json")
+            let (status, answer) = try await server.send(request.method, "/hooks/ce", body: request.body, headers: request.headers)
+            #expect(status == 200, "\(name): \(String(decoding: answer, as: UTF8.self))")
+        }
+        for (file, expected) in [("conformance-valid-events.subset.json", 200), ("conformance-invalid-events.subset.json", 400)] {
+            let suite = try #require(try JSONSerialization.jsonObject(with: try body("cloudevents/\(file)")) as? [String: Any])
+            let cases = try #require(suite["tests"] as? [[String: Any]])
+            #expect(!cases.isEmpty)
+            for test in cases {
+                let event = try JSONSerialization.data(withJSONObject: test["event"] ?? [:])
+                let (status, answer) = try await server.send("POST", "/hooks/ce", body: event, headers: ["Content-Type": "application/cloudevents+json"])
+                #expect(status == expected, "\(file) \(test["id"] ?? "?"): \(String(decoding: answer, as: UTF8.self))")
+            }
+        }
+        let wrongType = try describedRequest("cloudevents/malformed.structured-with-wrong-content-type.json")
+        let (unsupported, _) = try await server.send("POST", "/hooks/ce", body: wrongType.body, headers: ["Content-Type": "text/plain"])
+        #expect(unsupported == 415)
+
+        let auth = ["Content-Type": "application/json", "Authorization": "Bearer \(Self.s3Token)"]
+        for path in [
+            "aws/s3/doc-objectcreated-put.json", "aws/s3/powertools-s3Event.json", "aws/s3/powertools-s3EventGlacier.json", "aws/sqs/powertools-s3SqsEvent.json",
+        ] {
+            let (status, answer) = try await server.send("POST", "/hooks/lake", body: try body(path), headers: auth)
+            #expect(status == 200, "\(path): \(String(decoding: answer, as: UTF8.self))")
+            #expect(((try? JSONSerialization.jsonObject(with: answer)) as? [String: Any])?["accepted"] as? Int ?? 0 >= 1, "\(path) made events")
+        }
+        let (snsInSQS, snsAnswer) = try await server.send("POST", "/hooks/lake", body: try body("aws/sqs/powertools-snsSqsEvent.json"), headers: auth)
+        #expect(snsInSQS == 200)
+        #expect((try JSONSerialization.jsonObject(with: snsAnswer) as? [String: Any])?["accepted"] as? Int == 0, "an SNS message without S3 records in SQS")
+
+        let vectors = try #require(
+            (try JSONSerialization.jsonObject(with: try body("github/signature-vectors.json")) as? [String: Any])?["vectors"] as? [[String: Any]])
+        for (number, vector) in vectors.enumerated() {
+            let payload: Data
+            if let file = vector["body_file"] as? String {
+                payload = try body("github/\(file)")
+            } else {
+                payload = Data(base64Encoded: vector["body_b64"] as? String ?? "") ?? Data()
+            }
+            var headers = ["Content-Type": "application/json", "X-GitHub-Event": "ping", "X-GitHub-Delivery": "9a1c0de2-0000-4000-8000-00000000000\(number)"]
+            if let header = vector["header"] as? String, let signature = vector["signature"] as? String { headers[header] = signature }
+            for (name, value) in vector["headers"] as? [String: String] ?? [:] { headers[name] = value }
+            let (status, answer) = try await server.send("POST", "/hooks/github", body: payload, headers: headers)
+            let expected = vector["expect"] as? String == "valid" ? 200 : 401
+            #expect(status == expected, "\(vector["id"] ?? "?"): \(String(decoding: answer, as: UTF8.self))")
+        }
+        try await server.stop()
+    }
+}
