@@ -259,18 +259,29 @@ extension Automation {
             matchPayload: matchPayload.flatMap { $0.isEmpty ? nil : $0 })
     }
 
+    /// The longest duration a trigger accepts: ten years. Longer ones are mistakes (1e300), and time arithmetic on
+    /// them would overflow.
+    static let maximumDuration = TimeSpan.seconds(315_360_000)
+
     static func decodeDuration(_ node: RuleNode, path: String, diagnostics: Diagnostics, allowNull: Bool) -> TimeSpan? {
+        var span: TimeSpan?
         switch node.kind {
         case .null where allowNull: return nil
-        case .int(let seconds): return .seconds(seconds)
-        case .double(let seconds) where seconds.isFinite: return TimeSpan(seconds: seconds)
-        case .string(let text):
-            if let span = TimeSpan(durationText: text) { return span }
+        case .int(let seconds): span = .seconds(seconds)
+        case .double(let seconds) where seconds.isFinite: span = TimeSpan(seconds: seconds)
+        case .string(let text): span = TimeSpan(durationText: text)
         default: break
         }
-        diagnostics.report(
-            .invalidValue, "must be a number of seconds or a duration such as PT10M, got \(node.json.jsonText)", path: path, at: node)
-        return nil
+        guard let span else {
+            diagnostics.report(
+                .invalidValue, "must be a number of seconds or a duration such as PT10M, got \(node.json.jsonText)", path: path, at: node)
+            return nil
+        }
+        if span > maximumDuration {
+            diagnostics.report(.invalidValue, "must be at most ten years (315360000 seconds), got \(node.json.jsonText)", path: path, at: node)
+            return nil
+        }
+        return span
     }
 
     // MARK: - Actions

@@ -50,11 +50,39 @@ extension Request {
             throw APIError(.contentTooLarge, "the request body is larger than the limit of \(limit) bytes")
         }
         if buffer.readableBytes == 0 { throw APIError(.badRequest, "the request body is empty; expected JSON") }
+        return try Self.parseJSON(buffer)
+    }
+
+    /// The body as JSON, or an empty object when there is no body (filters whose every field is optional).
+    mutating func optionalJSONBody(limit: Int) async throws -> JSONValue {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "the request body is larger than the limit of \(limit) bytes")
+        }
+        if buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .object([:]) }
+        return try Self.parseJSON(buffer)
+    }
+
+    private static func parseJSON(_ buffer: ByteBuffer) throws -> JSONValue {
         do {
             return try JSONValue.parse(Array(buffer.readableBytesView))
         } catch {
             throw APIError(.badRequest, "the request body is not valid JSON: \(error.reason)")
         }
+    }
+}
+
+extension JSONValue {
+    /// A whole number from 0 to `maximum` (`nil` when absent or null); 422 naming `field` for anything else, so that
+    /// no client value reaches an integer conversion that could trap.
+    func wholeNumber(_ field: String, maximum: Int) throws -> Int? {
+        if case .null = self { return nil }
+        guard let number, number.isFinite, number.rounded() == number, number >= 0, number <= Double(maximum) else {
+            throw APIError(.unprocessableContent, "\(field): must be a whole number from 0 to \(maximum), not \(jsonText.prefix(40))")
+        }
+        return Int(number)
     }
 }
 

@@ -87,17 +87,33 @@ struct AutomationRoutes {
     /// Applies Prefect's `AutomationFilter` (name / id `any_`, tags `all_`) plus sort, offset and limit.
     func filtered(_ body: JSONValue) async throws -> [AutomationCatalog.Entry] {
         var entries = await catalog.all()
+        guard case .object = body else { throw APIError(.unprocessableContent, "the body must be a JSON object, not \(body.kindDescription)") }
         let filter = body["automations"]
-        if let names = filter?["name"]?["any_"], case .array(let list) = names {
-            let wanted = Set(list.compactMap(\.stringValue))
+        if let filter, filter != .null, filter.objectValue == nil {
+            throw APIError(.unprocessableContent, "automations: must be an object, not \(filter.kindDescription)")
+        }
+        /// A list of strings at `automations.<field>.<operator>`; 422 naming it when it is something else.
+        func strings(_ field: String, _ operation: String) throws -> [String]? {
+            guard let value = filter?[field]?[operation], value != .null else { return nil }
+            guard case .array(let list) = value, list.allSatisfy({ $0.stringValue != nil }) else {
+                throw APIError(.unprocessableContent, "automations.\(field).\(operation): must be a list of strings, not \(value.kindDescription)")
+            }
+            return list.compactMap(\.stringValue)
+        }
+        if let names = try strings("name", "any_") {
+            let wanted = Set(names)
             entries = entries.filter { wanted.contains($0.automation.name) }
         }
-        if let ids = filter?["id"]?["any_"], case .array(let list) = ids {
-            let wanted = Set(list.compactMap { $0.stringValue.flatMap(UUID.init(uuidString:)) })
+        if let ids = try strings("id", "any_") {
+            var wanted = Set<UUID>()
+            for (index, text) in ids.enumerated() {
+                guard let id = UUID(text: text) else { throw APIError(.unprocessableContent, "automations.id.any_[\(index)]: \"\(text.prefix(64))\" is not a UUID") }
+                wanted.insert(id)
+            }
             entries = entries.filter { wanted.contains($0.automation.id) }
         }
-        if let tags = filter?["tags"]?["all_"], case .array(let list) = tags {
-            let wanted = Set(list.compactMap(\.stringValue))
+        if let tags = try strings("tags", "all_") {
+            let wanted = Set(tags)
             entries = entries.filter { wanted.isSubset(of: Set($0.automation.tags)) }
         }
         switch body["sort"]?.stringValue ?? "NAME_ASC" {
@@ -106,22 +122,22 @@ struct AutomationRoutes {
         case "NAME_DESC": entries.sort { $0.automation.name > $1.automation.name }
         default: entries.sort { $0.automation.name < $1.automation.name }
         }
-        let offset = max(0, Int(body["offset"]?.number ?? 0))
-        let limit = body["limit"]?.number.map { max(0, Int($0)) } ?? entries.count
+        let offset = try body["offset"]?.wholeNumber("offset", maximum: Int(Int32.max)) ?? 0
+        let limit = try body["limit"]?.wholeNumber("limit", maximum: Int(Int32.max)) ?? entries.count
         return Array(entries.dropFirst(offset).prefix(limit))
     }
 
     func filter(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
         try context.require(.read)
         var request = request
-        let body = (try? await request.jsonBody(limit: 1 << 20)) ?? .object([:])
+        let body = try await request.optionalJSONBody(limit: 1 << 20)
         return jsonResponse(.array(try await filtered(body).map(\.jsonValue)))
     }
 
     func count(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
         try context.require(.read)
         var request = request
-        var body = (try? await request.jsonBody(limit: 1 << 20)) ?? .object([:])
+        var body = try await request.optionalJSONBody(limit: 1 << 20)
         if case .object(var object) = body {
             object["limit"] = nil
             object["offset"] = nil

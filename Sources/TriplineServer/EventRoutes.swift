@@ -173,7 +173,13 @@ struct EventRoutes {
     func timeUnitSeconds(_ body: JSONValue, countable: String) throws -> Int64 {
         if countable == "day" { return 86_400 }
         let unit = body["time_unit"]?.stringValue ?? "day"
-        let interval = body["time_interval"]?.number ?? 1
+        var interval = 1.0
+        if let value = body["time_interval"], value != .null {
+            guard let number = value.number, number.isFinite else {
+                throw APIError(.unprocessableContent, "time_interval: must be a number, not \(value.kindDescription)")
+            }
+            interval = number
+        }
         let base: Int64
         switch unit {
         case "week": base = 7 * 86_400
@@ -184,6 +190,10 @@ struct EventRoutes {
         default: throw APIError(.unprocessableContent, "time_unit: must be one of week, day, hour, minute, second")
         }
         guard interval >= 0.01 else { throw APIError(.unprocessableContent, "time_interval: must be at least 0.01") }
+        // Buckets of at most ten years: beyond that the count is one bucket anyway, and the product stays an integer.
+        guard Double(base) * interval <= 315_360_000 else {
+            throw APIError(.unprocessableContent, "time_interval: \(interval) \(unit)s is longer than ten years")
+        }
         return max(1, Int64(Double(base) * interval))
     }
 

@@ -107,6 +107,19 @@ let twiceInAMinute = """
             ("/api/events", TestEvent.array([TestEvent.json(3, String(repeating: "x", count: 5000))]), 413, "larger than the limit"),
             ("/api/automations", #"{"name": "x", "trigger": {"type": "event", "posture": "Reactive", "expects": ["a"]}, "actions": []}"#, 422, "unknown field \"expects\""),
             ("/api/events/filter", #"{"filter": {"occurred": {"since": "yesterday"}}}"#, 422, "filter.occurred.since"),
+            // Numbers no integer can hold, and wrong types, in every place a client sends a number or a filter: each a
+            // 422 naming the field (these used to stop the process).
+            ("/api/events/count-by/time", #"{"time_interval": 1e300}"#, 422, "time_interval"),
+            ("/api/events/count-by/time", #"{"time_interval": "x"}"#, 422, "time_interval: must be a number"),
+            ("/api/automations/filter", #"{"limit": 1e300}"#, 422, "limit: must be a whole number"),
+            ("/api/automations/filter", #"{"offset": -1e300}"#, 422, "offset: must be a whole number"),
+            ("/api/automations/filter", #"{"automations": {"name": {"any_": "x"}}}"#, 422, "automations.name.any_"),
+            ("/api/automations/filter", #"{"automations": {"id": {"any_": ["nope"]}}}"#, 422, "automations.id.any_[0]"),
+            ("/api/automations/filter", "{bad", 400, "not valid JSON"),
+            ("/api/automations/count", "{bad", 400, "not valid JSON"),
+            // A window no arithmetic survives is refused instead of stored (it used to crash every later start).
+            ("/api/automations", #"{"name": "x", "trigger": {"type": "event", "posture": "Proactive", "expect": ["a"], "within": 1e300}, "actions": []}"#, 422, "at most ten years"),
+            ("/api/automations", #"{"name": "x", "trigger": {"type": "event", "posture": "Reactive", "expect": ["a"], "within": 9223372036854775807}, "actions": []}"#, 422, "at most ten years"),
         ]
         for (path, body, expectedStatus, expectedText) in cases {
             let (status, data) = try await server.request("POST", path, json: body)
@@ -117,6 +130,8 @@ let twiceInAMinute = """
         }
         let (_, page) = try await server.json("POST", "/api/events/filter", json: #"{"filter": {"occurred": {"since": "2000-01-01T00:00:00Z"}}}"#)
         #expect((page as? [String: Any])?["total"] as? Int == 0, "nothing of a rejected request is stored")
+        let (listed, list) = try await server.json("POST", "/api/automations/filter")
+        #expect(listed == 200 && (list as? [Any])?.count == 1, "an empty filter body lists every automation; no refused automation was stored")
         try await server.stop()
     }
 
