@@ -60,3 +60,36 @@ echo "ok: prefect event stream receives it over /api/events/out"
 grep -q '"prefect.automation.triggered"' "$work/stream.txt" || fail "prefect event stream did not receive the automation's triggered event"
 grep -q 'ingest objects landing in s3://acme-lake/incoming/' "$work/stream.txt" || fail "the triggered event does not name the automation"
 echo "ok: the firing's prefect.automation.triggered event reaches prefect event stream"
+
+# A live-feed subscriber asking for backfill receives every stored event of the last 15 minutes that its filter
+# matches, over several pages of 250.
+"$venv/bin/python" - "$port" <<'PY' || fail "the backfill of /api/events/out is incomplete"
+import asyncio, datetime, json, sys, urllib.request, uuid
+import websockets
+
+port = sys.argv[1]
+tag = uuid.uuid4().hex[:8]
+now = datetime.datetime.now(datetime.timezone.utc)
+for batch in range(6):
+    events = [{"id": str(uuid.uuid4()), "occurred": (now - datetime.timedelta(seconds=600 - batch * 100 - n)).isoformat(),
+               "event": f"backfill.check.{tag}", "resource": {"prefect.resource.id": f"backfill.{n}"}} for n in range(100)]
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/events", data=json.dumps(events).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    assert urllib.request.urlopen(request).status == 204
+
+async def main():
+    async with websockets.connect(f"ws://127.0.0.1:{port}/api/events/out", subprotocols=["prefect"]) as socket:
+        await socket.send(json.dumps({"type": "auth", "token": None}))
+        assert json.loads(await socket.recv())["type"] == "auth_success"
+        await socket.send(json.dumps({"type": "filter", "backfill": True,
+                                      "filter": {"event": {"prefix": [f"backfill.check.{tag}"]}}}))
+        seen = set()
+        while len(seen) < 600:
+            message = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
+            seen.add(message["event"]["id"])
+        return len(seen)
+
+received = asyncio.run(main())
+assert received == 600, received
+PY
+echo "ok: /api/events/out backfills 600 events (several pages)"

@@ -132,10 +132,16 @@ struct EventWebSockets {
                 backfill.since = max(live.since ?? Instant(microseconds: .min), now - EventWebSockets.backfillWindow)
                 backfill.until = nil
                 backfill.ascending = true
-                let page = try await handler.store.events(matching: backfill, limit: EventWebSockets.backfillLimit, offset: 0)
-                for event in page.events {
-                    sent.insert(event.id)
-                    try await outbound.writeTextMessage(JSONValue.object(["type": "event", "event": event.jsonValue]).jsonText)
+                // Page after page, as Prefect does, until the window is exhausted (one page would drop all but the oldest
+                // events of a busy quarter hour). Events stored meanwhile may come twice from the store; `sent` skips them.
+                var offset = 0
+                while true {
+                    let page = try await handler.store.events(matching: backfill, limit: EventWebSockets.backfillLimit, offset: offset)
+                    for event in page.events where sent.insert(event.id).inserted {
+                        try await outbound.writeTextMessage(JSONValue.object(["type": "event", "event": event.jsonValue]).jsonText)
+                    }
+                    if page.events.count < EventWebSockets.backfillLimit { break }
+                    offset += page.events.count
                 }
             }
             for await event in subscription.events where live.matches(event) && !sent.contains(event.id) {
