@@ -21,6 +21,8 @@ struct EventWebSockets {
     /// How far back a feed's backfill reaches, and how many events it sends at most (Prefect's defaults).
     static let backfillWindow: TimeSpan = .minutes(15)
     static let backfillLimit = 250
+    /// How many times (100 ms apart) an event from `/api/events/in` waits for room in the ingest queue.
+    static let backPressureWaits = 100
 
     func shouldUpgrade(_ request: HTTPRequest, logger: Logger) -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
         let path = request.path.map { String($0.prefix { $0 != "?" }) } ?? ""
@@ -100,12 +102,32 @@ struct EventWebSockets {
             if path == "/api/events/in" {
                 while let message = await messages.next() {
                     guard case .text(let text) = message else { continue }
+                    let event: Event
                     do {
-                        let event = try Event.decode(json: Data(text.utf8), limits: handler.configuration.eventLimits)
-                        _ = try await handler.pipeline.submit([event])
-                    } catch let error as TriplineError {
+                        event = try Event.decode(json: Data(text.utf8), limits: handler.configuration.eventLimits)
+                    } catch {
                         handler.metrics.rejected("invalid")
                         logger.warning("invalid event on /api/events/in skipped", metadata: ["error": "\(error.message)"])
+                        continue
+                    }
+                    // Back-pressure waits (the socket holds the client's next events meanwhile). An event that cannot
+                    // be stored closes the socket: Prefect's client reconnects and sends again what it has not seen
+                    // confirmed, where skipping it would lose it without a word.
+                    var waited = 0
+                    while true {
+                        do {
+                            _ = try await handler.pipeline.submit([event])
+                            break
+                        } catch let error as TriplineError where error.code == .limitExceeded && waited < EventWebSockets.backPressureWaits {
+                            waited += 1
+                            try await Task.sleep(for: .milliseconds(100))
+                        } catch {
+                            logger.error(
+                                "storing an event from /api/events/in failed; closing the socket so that the client sends it again",
+                                metadata: ["error": "\(error)"])
+                            try await outbound.close(.unexpectedServerError, reason: "the event could not be stored; reconnect and send it again")
+                            return
+                        }
                     }
                 }
                 return
