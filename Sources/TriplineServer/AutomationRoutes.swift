@@ -11,8 +11,10 @@ struct AutomationRoutes {
         router.post("/api/automations") { request, context in try await create(request, context) }
         router.post("/api/automations/filter") { request, context in try await filter(request, context) }
         router.post("/api/automations/count") { request, context in try await count(request, context) }
-        router.get("/api/automations/related-to/{resource_id}") { request, context in try await relatedTo(request, context) }
-        router.delete("/api/automations/owned-by/{resource_id}") { request, context in try await deleteOwnedBy(request, context) }
+        // Resource ids may contain slashes (`github.repository.acme/api`): the rest of the path is the id, as in
+        // Prefect's `{resource_id:path}`.
+        router.get("/api/automations/related-to/**") { request, context in try await relatedTo(request, context) }
+        router.delete("/api/automations/owned-by/**") { request, context in try await deleteOwnedBy(request, context) }
         router.get("/api/automations/{id}") { request, context in try await read(request, context) }
         router.put("/api/automations/{id}") { request, context in try await replace(request, context) }
         router.patch("/api/automations/{id}") { request, context in try await patch(request, context) }
@@ -158,15 +160,23 @@ struct AutomationRoutes {
         }
     }
 
+    /// The resource id that ends the path (slashes included, percent-escapes decoded).
+    func resourceID(_ context: TriplineRequestContext) throws -> String {
+        let raw = context.parameters.getCatchAll().joined(separator: "/")
+        let id = raw.removingPercentEncoding ?? raw
+        guard !id.isEmpty else { throw APIError(.unprocessableContent, "resource_id: missing at the end of the path") }
+        return id
+    }
+
     func relatedTo(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
         try context.require(.read)
-        let resource = try context.parameters.require("resource_id")
+        let resource = try resourceID(context)
         return jsonResponse(.array(await related(to: resource).map(\.jsonValue)))
     }
 
     func deleteOwnedBy(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
         try context.require(.admin)
-        let resource = try context.parameters.require("resource_id")
+        let resource = try resourceID(context)
         for entry in await catalog.all() where entry.automation.ownerResource == resource && entry.sourceFile == nil {
             try await catalog.delete(entry.automation.id)
         }

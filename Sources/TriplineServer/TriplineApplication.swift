@@ -179,6 +179,9 @@ struct RequestIDMiddleware: RouterMiddleware {
             var response = try await next(request, context)
             response.headers[.xRequestID] = id
             return response
+        } catch let error as HTTPError where error.status == .notFound && error.body == nil {
+            // No route: answer like every other error, with a detail.
+            throw APIError(.notFound, "no route for \(request.method.rawValue) \(request.uri.path.prefix(200))")
         } catch let error as any HTTPResponseError {
             if error.status.code >= 500 {
                 context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "status": "\(error.status.code)"])

@@ -135,6 +135,26 @@ let twiceInAMinute = """
         try await server.stop()
     }
 
+    /// Resource ids with slashes reach related-to (Prefect's `{resource_id:path}`), and a path no route serves gets
+    /// a JSON detail like every other error.
+    @Test func relatedToTakesResourceIdsWithSlashesAndUnknownRoutesAnswerJSON() async throws {
+        let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
+        try await server.start()
+        let created = #"{"name": "repo", "trigger": {"type": "event", "posture": "Reactive", "expect": ["x"], "match": {"prefect.resource.id": "github.repository.acme/api"}}, "actions": [{"type": "do-nothing"}]}"#
+        #expect(try await server.request("POST", "/api/automations/", json: created).0 == 201)
+        for path in ["github.repository.acme/api", "github.repository.acme%2Fapi"] {
+            let (status, list) = try await server.json("GET", "/api/automations/related-to/\(path)")
+            #expect(status == 200)
+            #expect((list as? [[String: Any]])?.map { $0["name"] as? String } == ["repo"], "\(path): \(list)")
+        }
+        let (unrelated, none) = try await server.json("GET", "/api/automations/related-to/github.repository.acme/web")
+        #expect(unrelated == 200 && (none as? [Any])?.isEmpty == true)
+        let (missing, detail) = try await server.json("GET", "/api/nope")
+        #expect(missing == 404)
+        #expect(((detail as? [String: Any])?["detail"] as? String)?.contains("GET /api/nope") == true, "\(detail)")
+        try await server.stop()
+    }
+
     @Test func automationsFromRulesAreReadOnlyAndApiAutomationsPersist() async throws {
         let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
         try await server.start()
