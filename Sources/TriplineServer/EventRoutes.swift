@@ -121,6 +121,10 @@ struct EventRoutes {
         return Int(number)
     }
 
+    /// Events read per query by count-by, and the most it counts.
+    static let countByPage = 10_000
+    static let countByMaximum = 1_000_000
+
     func countBy(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
         try context.require(.read)
         let countable = try context.parameters.require("countable")
@@ -130,29 +134,40 @@ struct EventRoutes {
         var request = request
         let body = try await request.jsonBody(limit: 1 << 20)
         let filter = try decodeFilter(body["filter"], now: wallClock())
-        let page = try await store.events(matching: filter, limit: 100_000, offset: 0)
         var counts: [String: (label: String, count: Int, first: Instant, last: Instant)] = [:]
         let unitSeconds = try timeUnitSeconds(body, countable: countable)
-        for event in page.events {
-            let key: String
-            let label: String
-            switch countable {
-            case "event":
-                key = event.event
-                label = event.event
-            case "resource":
-                key = event.resource.id
-                label = event.resource[Resource.nameLabel] ?? event.resource.id
-            default:
-                let bucket = event.occurred.microseconds / (unitSeconds * 1_000_000) * (unitSeconds * 1_000_000)
-                key = Instant(microseconds: bucket).rfc3339
-                label = key
+        // Every matching event counts, read a page at a time; beyond a million the answer is refused rather than short.
+        var offset = 0
+        while true {
+            let page = try await store.events(matching: filter, limit: Self.countByPage, offset: offset)
+            if offset == 0, page.total > Self.countByMaximum {
+                throw APIError(
+                    .unprocessableContent,
+                    "the filter matches \(page.total) events; count-by counts at most \(Self.countByMaximum): narrow filter.occurred or the other criteria")
             }
-            var entry = counts[key] ?? (label, 0, event.occurred, event.occurred)
-            entry.count += 1
-            entry.first = min(entry.first, event.occurred)
-            entry.last = max(entry.last, event.occurred)
-            counts[key] = entry
+            for event in page.events {
+                let key: String
+                let label: String
+                switch countable {
+                case "event":
+                    key = event.event
+                    label = event.event
+                case "resource":
+                    key = event.resource.id
+                    label = event.resource[Resource.nameLabel] ?? event.resource.id
+                default:
+                    let bucket = event.occurred.microseconds / (unitSeconds * 1_000_000) * (unitSeconds * 1_000_000)
+                    key = Instant(microseconds: bucket).rfc3339
+                    label = key
+                }
+                var entry = counts[key] ?? (label, 0, event.occurred, event.occurred)
+                entry.count += 1
+                entry.first = min(entry.first, event.occurred)
+                entry.last = max(entry.last, event.occurred)
+                counts[key] = entry
+            }
+            offset += page.events.count
+            if page.events.count < Self.countByPage { break }
         }
         let rows: [JSONValue] = counts.keys.sorted().map { key in
             let entry = counts[key]!

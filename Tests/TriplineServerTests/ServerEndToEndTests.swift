@@ -135,6 +135,32 @@ let twiceInAMinute = """
         try await server.stop()
     }
 
+    /// count-by counts every matching event (more than one page of the store's reads), by event, resource and time.
+    @Test func countByCountsEveryMatchingEvent() async throws {
+        let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
+        try await server.start()
+        let start = Date().addingTimeInterval(-3600)
+        for batch in 0..<25 {
+            let events = (0..<1000).map { index in
+                let number = batch * 1000 + index
+                return TestEvent.json(
+                    100_000 + number, number % 5 == 0 ? "count.rare" : "count.common", occurred: start.addingTimeInterval(Double(number) / 10),
+                    resource: "count.r\(number % 3)")
+            }
+            #expect(try await server.request("POST", "/api/events", json: TestEvent.array(events)).0 == 204)
+        }
+        let since = #"{"filter": {"occurred": {"since": "2000-01-01T00:00:00Z"}, "event": {"prefix": ["count."]}}"#
+        let (status, byEvent) = try await server.json("POST", "/api/events/count-by/event", json: since + "}")
+        #expect(status == 200)
+        let counts = Dictionary(uniqueKeysWithValues: (byEvent as? [[String: Any]] ?? []).map { ($0["value"] as? String ?? "", $0["count"] as? Int ?? 0) })
+        #expect(counts == ["count.common": 20_000, "count.rare": 5_000])
+        let (_, byResource) = try await server.json("POST", "/api/events/count-by/resource", json: since + "}")
+        #expect((byResource as? [[String: Any]])?.compactMap { $0["count"] as? Int }.reduce(0, +) == 25_000)
+        let (_, byTime) = try await server.json("POST", "/api/events/count-by/time", json: since + #", "time_unit": "hour", "time_interval": 2}"#)
+        #expect((byTime as? [[String: Any]])?.compactMap { $0["count"] as? Int }.reduce(0, +) == 25_000)
+        try await server.stop()
+    }
+
     /// Resource ids with slashes reach related-to (Prefect's `{resource_id:path}`), and a path no route serves gets
     /// a JSON detail like every other error.
     @Test func relatedToTakesResourceIdsWithSlashesAndUnknownRoutesAnswerJSON() async throws {
