@@ -135,6 +135,57 @@ let twiceInAMinute = """
         try await server.stop()
     }
 
+    /// `next_page` links walk every event once; PUT replaces an API automation; SIGHUP reloads the rules even when
+    /// the files look unchanged to the watcher (same size and modification time).
+    @Test func eventPagesAutomationReplacementAndReloadOnSIGHUP() async throws {
+        let rule = "name: rule one\ntrigger: {type: event, posture: Reactive, expect: [a.b]}\nactions: [{type: do-nothing}]\n"
+        let server = try ServerProcess(rules: ["one.yaml": rule])
+        try await server.start()
+        let events = (0..<120).map { TestEvent.json(200 + $0, "page.test", occurred: Date().addingTimeInterval(Double(-$0))) }
+        #expect(try await server.request("POST", "/api/events", json: TestEvent.array(events)).0 == 204)
+        var seen: [String] = []
+        var (_, page) = try await server.json("POST", "/api/events/filter", json: #"{"filter": {"event": {"name": ["page.test"]}}, "limit": 50}"#)
+        while true {
+            let object = page as? [String: Any] ?? [:]
+            seen += (object["events"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+            guard let next = object["next_page"] as? String, let url = URL(string: next) else { break }
+            (_, page) = try await server.json("GET", url.path + "?" + (url.query ?? ""))
+        }
+        #expect(seen.count == 120 && Set(seen).count == 120, "every event once over three pages: \(seen.count)")
+
+        let created = #"{"name": "first name", "trigger": {"type": "event", "posture": "Reactive", "expect": ["x"]}, "actions": [{"type": "do-nothing"}]}"#
+        let (_, body) = try await server.json("POST", "/api/automations/", json: created)
+        let id = (body as? [String: Any])?["id"] as? String ?? ""
+        let replacement = #"{"name": "second name", "trigger": {"type": "event", "posture": "Reactive", "expect": ["y"]}, "actions": [{"type": "do-nothing"}]}"#
+        #expect(try await server.request("PUT", "/api/automations/\(id)", json: replacement).0 == 204)
+        let (_, replaced) = try await server.json("GET", "/api/automations/\(id)")
+        #expect((replaced as? [String: Any])?["name"] as? String == "second name")
+        #expect(((replaced as? [String: Any])?["trigger"] as? [String: Any])?["expect"] as? [String] == ["y"])
+
+        // Same size, same modification time: only SIGHUP makes the server read the file again.
+        let file = server.folder.appendingPathComponent("rules/one.yaml")
+        let fixed = Date(timeIntervalSince1970: 1_700_000_000)
+        try FileManager.default.setAttributes([.modificationDate: fixed], ofItemAtPath: file.path)
+        try await Task.sleep(for: .seconds(2.5))  // the watcher takes this as the files' state (and reloads the same rule)
+        try rule.replacingOccurrences(of: "rule one", with: "rule two").write(to: file, atomically: false, encoding: .utf8)
+        try FileManager.default.setAttributes([.modificationDate: fixed], ofItemAtPath: file.path)
+        func ruleNames() async throws -> [String] {
+            let (_, list) = try await server.json("POST", "/api/automations/filter", json: "{}")
+            return (list as? [[String: Any]] ?? []).filter { $0["read_only"] as? Bool == true }.compactMap { $0["name"] as? String }
+        }
+        try await Task.sleep(for: .seconds(2.5))
+        #expect(try await ruleNames() == ["rule one"], "the watcher sees no change")
+        kill(try #require(server.process).processIdentifier, SIGHUP)
+        var names: [String] = []
+        for _ in 0..<50 {
+            names = try await ruleNames()
+            if names == ["rule two"] { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(names == ["rule two"], "SIGHUP reloaded the rules")
+        try await server.stop()
+    }
+
     /// count-by counts every matching event (more than one page of the store's reads), by event, resource and time.
     @Test func countByCountsEveryMatchingEvent() async throws {
         let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
