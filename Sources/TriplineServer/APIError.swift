@@ -41,31 +41,25 @@ func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Resp
 
 extension Request {
     /// The body parsed as JSON, bounded by `limit` bytes.
-    /// - Throws: ``APIError`` 413 when larger, 400 when not JSON.
+    /// - Throws: ``APIError`` 413 when larger, 400 when empty or not JSON.
     mutating func jsonBody(limit: Int) async throws -> JSONValue {
-        let buffer: ByteBuffer
-        do {
-            buffer = try await collectBody(upTo: limit)
-        } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, "the request body is larger than the limit of \(limit) bytes")
-        }
-        if buffer.readableBytes == 0 { throw APIError(.badRequest, "the request body is empty; expected JSON") }
-        return try Self.parseJSON(buffer)
+        try await jsonBody(limit: limit, whenEmpty: nil)
     }
 
     /// The body as JSON, or an empty object when there is no body (filters whose every field is optional).
     mutating func optionalJSONBody(limit: Int) async throws -> JSONValue {
+        try await jsonBody(limit: limit, whenEmpty: .object([:]))
+    }
+
+    private mutating func jsonBody(limit: Int, whenEmpty: JSONValue?) async throws -> JSONValue {
         let buffer: ByteBuffer
         do {
             buffer = try await collectBody(upTo: limit)
         } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "the request body is larger than the limit of \(limit) bytes")
         }
-        if buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .object([:]) }
-        return try Self.parseJSON(buffer)
-    }
-
-    private static func parseJSON(_ buffer: ByteBuffer) throws -> JSONValue {
+        if let whenEmpty, buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return whenEmpty }
+        if buffer.readableBytes == 0 { throw APIError(.badRequest, "the request body is empty; expected JSON") }
         do {
             return try JSONValue.parse(Array(buffer.readableBytesView))
         } catch {
