@@ -18,7 +18,7 @@ struct EventWebSockets {
     let configuration: ServerConfiguration
     let metrics: ServerMetrics
 
-    /// How far back a feed's backfill reaches, and how many events it sends at most (Prefect's defaults).
+    /// How far back a feed's backfill reaches, and how many events it reads per page (Prefect's defaults).
     static let backfillWindow: TimeSpan = .minutes(15)
     static let backfillLimit = 250
     /// How many times (100 ms apart) an event from `/api/events/in` waits for room in the ingest queue.
