@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 /// A page of stored events, newest or oldest first as the filter asked.
 public struct EventPage: Sendable {
@@ -104,6 +105,22 @@ extension StoreTransaction {
     }
 }
 
+extension DurableStore {
+    /// Stored events matching `filter`, `limit` of them after skipping `offset`, with how many match in all (one pass;
+    /// only the page is kept).
+    public func events(matching filter: EventFilter, limit: Int, offset: Int) async throws -> EventPage {
+        let page = Mutex(EventPage(events: [], total: 0))
+        try await forEachEvent(matching: filter) { event in
+            page.withLock { page in
+                if page.total >= offset, page.events.count < limit { page.events.append(event) }
+                page.total += 1
+            }
+            return true
+        }
+        return page.withLock { $0 }
+    }
+}
+
 /// The durable store behind the server: events, automations created through the API, engine state, firings and
 /// the action outbox. Implemented by TriplineStorage (SQLite now, PostgreSQL later).
 public protocol DurableStore: Sendable {
@@ -112,8 +129,9 @@ public protocol DurableStore: Sendable {
     /// The same, blocking the calling thread until the commit.
     /// - Important: Call only from a thread of your own, never from Swift concurrency's cooperative pool.
     func writeBlocking<T>(_ body: (any StoreTransaction) throws -> T) throws -> T
-    /// Stored events matching `filter`, `limit` of them after skipping `offset`.
-    func events(matching filter: EventFilter, limit: Int, offset: Int) async throws -> EventPage
+    /// Visits the stored events matching `filter`, in the filter's order, one at a time, until `visit` returns
+    /// false; nothing is kept beyond the event being visited.
+    func forEachEvent(matching filter: EventFilter, _ visit: @escaping @Sendable (Event) -> Bool) async throws
     /// The engine state saved by earlier transactions: every bucket, and the auxiliary state.
     func loadEngineState() async throws -> (buckets: [Bucket], auxiliary: JSONValue?)
     /// Automations created through the API.

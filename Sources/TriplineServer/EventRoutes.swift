@@ -1,5 +1,6 @@
 internal import Logging
 internal import Foundation
+import Synchronization
 internal import Hummingbird
 internal import HTTPTypes
 internal import CoreMetrics
@@ -121,8 +122,7 @@ struct EventRoutes {
         return Int(number)
     }
 
-    /// Events read per query by count-by, and the most it counts.
-    static let countByPage = 10_000
+    /// The most events count-by counts.
     static let countByMaximum = 1_000_000
 
     func countBy(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
@@ -134,40 +134,41 @@ struct EventRoutes {
         var request = request
         let body = try await request.jsonBody(limit: 1 << 20)
         let filter = try decodeFilter(body["filter"], now: wallClock())
-        var counts: [String: (label: String, count: Int, first: Instant, last: Instant)] = [:]
         let unitSeconds = try timeUnitSeconds(body, countable: countable)
-        // Every matching event counts, read a page at a time; beyond a million the answer is refused rather than short.
-        var offset = 0
-        while true {
-            let page = try await store.events(matching: filter, limit: Self.countByPage, offset: offset)
-            if offset == 0, page.total > Self.countByMaximum {
-                throw APIError(
-                    .unprocessableContent,
-                    "the filter matches \(page.total) events; count-by counts at most \(Self.countByMaximum): narrow filter.occurred or the other criteria")
+        // Every matching event counts, in one pass over the store; beyond a million the answer is refused rather
+        // than short.
+        let tally = Mutex((counts: [String: (label: String, count: Int, first: Instant, last: Instant)](), seen: 0))
+        try await store.forEachEvent(matching: filter) { event in
+            let key: String
+            let label: String
+            switch countable {
+            case "event":
+                key = event.event
+                label = event.event
+            case "resource":
+                key = event.resource.id
+                label = event.resource[Resource.nameLabel] ?? event.resource.id
+            default:
+                let bucket = event.occurred.microseconds / (unitSeconds * 1_000_000) * (unitSeconds * 1_000_000)
+                key = Instant(microseconds: bucket).rfc3339
+                label = key
             }
-            for event in page.events {
-                let key: String
-                let label: String
-                switch countable {
-                case "event":
-                    key = event.event
-                    label = event.event
-                case "resource":
-                    key = event.resource.id
-                    label = event.resource[Resource.nameLabel] ?? event.resource.id
-                default:
-                    let bucket = event.occurred.microseconds / (unitSeconds * 1_000_000) * (unitSeconds * 1_000_000)
-                    key = Instant(microseconds: bucket).rfc3339
-                    label = key
-                }
-                var entry = counts[key] ?? (label, 0, event.occurred, event.occurred)
+            return tally.withLock { tally in
+                tally.seen += 1
+                guard tally.seen <= Self.countByMaximum else { return false }
+                var entry = tally.counts[key] ?? (label, 0, event.occurred, event.occurred)
                 entry.count += 1
                 entry.first = min(entry.first, event.occurred)
                 entry.last = max(entry.last, event.occurred)
-                counts[key] = entry
+                tally.counts[key] = entry
+                return true
             }
-            offset += page.events.count
-            if page.events.count < Self.countByPage { break }
+        }
+        let (counts, seen) = tally.withLock { ($0.counts, $0.seen) }
+        guard seen <= Self.countByMaximum else {
+            throw APIError(
+                .unprocessableContent,
+                "the filter matches more than \(Self.countByMaximum) events, which count-by does not count: narrow filter.occurred or the other criteria")
         }
         let rows: [JSONValue] = counts.keys.sorted().map { key in
             let entry = counts[key]!

@@ -1,6 +1,7 @@
 internal import NIOWebSocket
 internal import CoreMetrics
 internal import Foundation
+import Synchronization
 internal import HTTPTypes
 internal import Hummingbird
 internal import HummingbirdWebSocket
@@ -18,9 +19,9 @@ struct EventWebSockets {
     let configuration: ServerConfiguration
     let metrics: ServerMetrics
 
-    /// How far back a feed's backfill reaches, and how many events it reads per page (Prefect's defaults).
+    /// How far back a feed's backfill reaches (Prefect's default), and how many of the newest events it sends at most.
     static let backfillWindow: TimeSpan = .minutes(15)
-    static let backfillLimit = 250
+    static let backfillMaximum = 10_000
     /// How many times (100 ms apart) an event from `/api/events/in` waits for room in the ingest queue.
     static let backPressureWaits = 100
 
@@ -153,17 +154,22 @@ struct EventWebSockets {
                 var backfill = live
                 backfill.since = max(live.since ?? Instant(microseconds: .min), now - EventWebSockets.backfillWindow)
                 backfill.until = nil
-                backfill.ascending = true
-                // Page after page, as Prefect does, until the window is exhausted (one page would drop all but the oldest
-                // events of a busy quarter hour). Events stored meanwhile may come twice from the store; `sent` skips them.
-                var offset = 0
-                while true {
-                    let page = try await handler.store.events(matching: backfill, limit: EventWebSockets.backfillLimit, offset: offset)
-                    for event in page.events where sent.insert(event.id).inserted {
-                        try await outbound.writeTextMessage(JSONValue.object(["type": "event", "event": event.jsonValue]).jsonText)
+                // One pass over the store, newest first, keeping at most `backfillMaximum` (Prefect sends the whole
+                // window; a busy quarter hour could hold millions), then sent oldest first.
+                backfill.ascending = false
+                let newest = Mutex([Event]())
+                try await handler.store.forEachEvent(matching: backfill) { event in
+                    newest.withLock { list in
+                        list.append(event)
+                        return list.count < EventWebSockets.backfillMaximum
                     }
-                    if page.events.count < EventWebSockets.backfillLimit { break }
-                    offset += page.events.count
+                }
+                let events = newest.withLock { $0 }
+                if events.count == EventWebSockets.backfillMaximum {
+                    logger.info("live feed backfill limited to the newest events", metadata: ["events": "\(events.count)"])
+                }
+                for event in events.reversed() where sent.insert(event.id).inserted {
+                    try await outbound.writeTextMessage(JSONValue.object(["type": "event", "event": event.jsonValue]).jsonText)
                 }
             }
             for await event in subscription.events where live.matches(event) && !sent.contains(event.id) {

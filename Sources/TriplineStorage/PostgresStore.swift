@@ -407,7 +407,7 @@ public final class PostgresStore: SharedStore, Sendable {
 
     // MARK: - Reads
 
-    public func events(matching filter: EventFilter, limit: Int, offset: Int) async throws -> EventPage {
+    public func forEachEvent(matching filter: EventFilter, _ visit: @escaping @Sendable (Event) -> Bool) async throws {
         try await api.perform { session in
             var conditions: [String] = []
             var values: [SQLValue] = []
@@ -434,18 +434,15 @@ public final class PostgresStore: SharedStore, Sendable {
             if let ids = filter.ids, !ids.isEmpty { conditions.append("id = ANY(\(parameter(.texts(ids.map { $0.lowercasedText })))::text[])") }
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let order = filter.ascending ? "ASC" : "DESC"
-            // Streamed: only the page is kept, however many events match (the total counts them all).
-            let page = Mutex(EventPage(events: [], total: 0))
+            // Streamed; once `visit` has had enough, the remaining rows are only drained, not decoded.
+            let stopped = Mutex(false)
             try session.stream("SELECT body, received FROM events \(whereClause) ORDER BY occurred \(order), seq \(order)", values) { row in
+                guard !stopped.withLock({ $0 }) else { return }
                 guard let body = try? row.value("body", as: String.self), var event = try? Event.decode(JSONValue.parse(body)) else { return }
                 event.received = Instant(microseconds: try row.value("received", as: Int64.self))
                 guard filter.matches(event) else { return }
-                page.withLock { page in
-                    if page.total >= offset, page.events.count < limit { page.events.append(event) }
-                    page.total += 1
-                }
+                if !visit(event) { stopped.withLock { $0 = true } }
             }
-            return page.withLock { $0 }
         }
     }
 

@@ -321,7 +321,7 @@ public final class SQLiteStore: DurableStore {
 
     // MARK: - Reads
 
-    public func events(matching filter: EventFilter, limit: Int, offset: Int) async throws -> EventPage {
+    public func forEachEvent(matching filter: EventFilter, _ visit: @escaping @Sendable (Event) -> Bool) async throws {
         try await pool.read { db in
             var conditions: [String] = []
             var arguments: [any DatabaseValueConvertible] = []
@@ -367,17 +367,13 @@ public final class SQLiteStore: DurableStore {
             let cursor = try Row.fetchCursor(
                 db, sql: "SELECT body, received FROM events \(whereClause) ORDER BY occurred \(order), seq \(order)",
                 arguments: StatementArguments(arguments))
-            var events: [Event] = []
-            var total = 0
             while let row = try cursor.next() {
                 let body: String = row["body"]
                 guard var event = try? Event.decode(JSONValue.parse(body)) else { continue }
                 event.received = Instant(microseconds: row["received"])
                 guard filter.matches(event) else { continue }
-                if total >= offset, events.count < limit { events.append(event) }
-                total += 1
+                if !visit(event) { return }
             }
-            return EventPage(events: events, total: total)
         }
     }
 
