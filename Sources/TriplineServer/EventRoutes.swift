@@ -19,21 +19,20 @@ struct EventRoutes {
         router.get("/api/events/filter/next") { request, context in try await next(request, context) }
         router.post("/api/events/count-by/{countable}") { request, context in try await countBy(request, context) }
         router.get("/api/firings") { request, context in try await firings(request, context) }
+        if configuration.benchmarkRoutes {
+            // Everything ingest does before the commit writer, for `tripline bench serve` to tell the two apart.
+            router.post("/api/bench/parse") { request, context in
+                let events = try await receivedEvents(request, context)
+                withExtendedLifetime(events.map(\.storageText)) {}
+                return Response(status: .noContent)
+            }
+        }
     }
 
     // MARK: - Ingest
 
     func ingest(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
-        try context.require(.ingest)
-        var request = request
-        let body: JSONValue
-        do {
-            body = try await request.jsonBody(limit: configuration.maximumBodySize)
-        } catch let error as APIError {
-            metrics.rejected(error.status == .contentTooLarge ? "too_large" : "malformed")
-            throw error
-        }
-        let events = try decodeEvents(body, exactSizeCheck: (request.headers[.contentLength].flatMap(Int.init) ?? Int.max) > configuration.eventLimits.maximumEventSize)
+        let events = try await receivedEvents(request, context)
         do {
             let outcome = try await pipeline.submit(events)
             context.logger.debug("events stored", metadata: ["stored": "\(outcome.stored)", "duplicates": "\(outcome.duplicates)"])
@@ -46,6 +45,20 @@ struct EventRoutes {
     }
 
     /// Decodes a JSON array of events (or one event object), all or nothing.
+    /// The request's events, checked: its scope, its body as JSON, each event decoded within the limits.
+    func receivedEvents(_ request: Request, _ context: TriplineRequestContext) async throws -> [Event] {
+        try context.require(.ingest)
+        var request = request
+        let body: JSONValue
+        do {
+            body = try await request.jsonBody(limit: configuration.maximumBodySize)
+        } catch let error as APIError {
+            metrics.rejected(error.status == .contentTooLarge ? "too_large" : "malformed")
+            throw error
+        }
+        return try decodeEvents(body, exactSizeCheck: (request.headers[.contentLength].flatMap(Int.init) ?? Int.max) > configuration.eventLimits.maximumEventSize)
+    }
+
     func decodeEvents(_ body: JSONValue, exactSizeCheck: Bool) throws -> [Event] {
         let items: [JSONValue]
         switch body {

@@ -34,8 +34,9 @@ public struct ServerConfiguration: Sendable {
     /// A folder of pinned SNS signing certificates (`*.pem`, named as the last path component of their
     /// SigningCertURL), used instead of fetching them: for networks without access to AWS, and for tests.
     public var snsCertificatesPath: String?
-    /// Adds `POST /api/bench/noop`, which reads the body and answers 204 without storing anything: the HTTP ceiling
-    /// that `tripline bench serve` compares ingest with. Off unless TRIPLINE_BENCH_ROUTES=1.
+    /// Adds `POST /api/bench/noop`, which reads the body and answers 204 without storing anything (the HTTP ceiling
+    /// that `tripline bench serve` compares ingest with), and `POST /api/bench/parse`, which checks the events as
+    /// ingest does and answers 204 without storing them. Off unless TRIPLINE_BENCH_ROUTES=1.
     public var benchmarkRoutes = false
 
     /// Whether the dispatcher runs the outbox's actions (off only for tests and benchmarks of ingest alone).

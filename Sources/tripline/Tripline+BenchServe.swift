@@ -9,7 +9,8 @@ extension Tripline {
             abstract: "Start a server with 100 automations on a fresh database and measure it over HTTP from this process and wrk.",
             discussion: """
                 Needs wrk (apt-get install wrk). Reports: the HTTP ceiling (a route that reads the body and answers 204 \
-                without storing); durable single-event and batched (100) ingest; event → firing latency p50/p99 unloaded \
+                without storing); single events checked as ingest does (scope, JSON, decoding, serializing) but not \
+                stored, which leaves the commit writer's share; durable single-event and batched (100) ingest; event → firing latency p50/p99 unloaded \
                 and under load (wrk's HdrHistogram over one connection posting a probe event every 5 ms; the firing is \
                 committed with the event, so the POST's answer marks it); proactive lateness; peak RSS; start-up time. \
                 Build with -c release.
@@ -32,9 +33,11 @@ extension Tripline {
                 Double(idle.files + idle.anonymous) / 1024, Double(idle.files) / 1024, Double(idle.anonymous) / 1024))
 
             let ceiling = try harness.runWrk(script: Self.wrkScript(path: "/api/bench/noop", batch: 1), name: "run1", arguments: ["1"])
+            let parsed = try harness.runWrk(script: Self.wrkScript(path: "/api/bench/parse", batch: 1), name: "run5", arguments: ["5"])
             let single = try harness.runWrk(script: Self.wrkScript(path: "/api/events", batch: 1), name: "run2", arguments: ["2"])
             let batched = try harness.runWrk(script: Self.wrkScript(path: "/api/events", batch: 100), name: "run3", arguments: ["3"])
             print(String(format: "HTTP ceiling (no-op route, same body):   %8.0f requests/s", ceiling))
+            print(String(format: "single events checked, not stored:       %8.0f events/s  (%.0f%% of the ceiling)", parsed, parsed / ceiling * 100))
             print(String(format: "durable single-event POSTs:              %8.0f events/s  (%.0f%% of the ceiling)", single, single / ceiling * 100))
             print(String(format: "durable batches of 100:                  %8.0f events/s", batched * 100))
 

@@ -232,6 +232,31 @@ let twiceInAMinute = """
         try await server.stop()
     }
 
+    /// The benchmark's routes exist only when asked for; the checking one refuses what ingest refuses and stores
+    /// nothing it accepts.
+    @Test func benchmarkRoutesAreOffByDefaultAndTheCheckingOneStoresNothing() async throws {
+        let plain = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
+        try await plain.start()
+        let event = TestEvent.array([TestEvent.json(1, "bench.checked")])
+        #expect(try await plain.request("POST", "/api/bench/parse", json: event).0 == 404)
+        #expect(try await plain.request("POST", "/api/bench/noop", json: event).0 == 404)
+        try await plain.stop()
+
+        let bench = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
+        bench.environment["TRIPLINE_BENCH_ROUTES"] = "1"
+        try await bench.start()
+        #expect(try await bench.request("POST", "/api/bench/parse", json: event).0 == 204)
+        let (status, detail) = try await bench.json("POST", "/api/bench/parse", json: TestEvent.array([["id": "nope"]]))
+        #expect(status == 422)
+        #expect(((detail as? [String: Any])?["detail"] as? String)?.contains("events[0].id") == true, "\(detail)")
+        let (_, found) = try await bench.json("POST", "/api/events/filter", json: #"{"filter": {"event": {"name": ["bench.checked"]}}}"#)
+        #expect(((found as? [String: Any])?["total"] as? Int) == 0, "\(found)")
+        #expect(try await bench.request("POST", "/api/events", json: event).0 == 204)
+        let (_, stored) = try await bench.json("POST", "/api/events/filter", json: #"{"filter": {"event": {"name": ["bench.checked"]}}}"#)
+        #expect(((stored as? [String: Any])?["total"] as? Int) == 1, "the same event through ingest is stored: \(stored)")
+        try await bench.stop()
+    }
+
     @Test func automationsFromRulesAreReadOnlyAndApiAutomationsPersist() async throws {
         let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
         try await server.start()
