@@ -32,6 +32,27 @@ import TriplineTestKit
         return fired.map(TestEvents.fired)
     }
 
+    /// A bucket keeps its last event behind a reference, so that a `for_each` table's slots stay narrow; equality
+    /// and hashing still look at the event itself, not at the reference.
+    @Test func aBucketIsNarrowAndComparesItsEventByValue() throws {
+        #expect(MemoryLayout<Bucket>.stride <= 64, "a bucket is \(MemoryLayout<Bucket>.stride) bytes wide")
+        let trigger = UUID()
+        func bucket(_ event: Event?) -> Bucket {
+            Bucket(triggerID: trigger, key: ["a"], start: TestEvents.at(0), end: TestEvents.at(60), count: 1, lastEvent: event)
+        }
+        let first = bucket(e(1, "x", at: 0)), same = bucket(e(1, "x", at: 0)), other = bucket(e(2, "x", at: 0))
+        #expect(first == same)
+        #expect(first.hashValue == same.hashValue)
+        #expect(first != other)
+        #expect(first != bucket(nil))
+        var changed = first
+        changed.lastEvent = e(2, "x", at: 0)
+        #expect(changed == other)
+        #expect(first.lastEvent?.id == TestEvents.id(1), "a copy's change leaves the original alone")
+        changed.lastEvent = nil
+        #expect(changed.lastEvent == nil)
+    }
+
     @Test func bucketsSurviveARestart() throws {
         let automations = try TestEvents.automations(reactive("two", #"expect: ["x"], threshold: 2, within: 60"#))
         let events = [e(1, "x", at: 1), e(2, "x", at: 2)]
