@@ -44,7 +44,6 @@ struct EventRoutes {
         return Response(status: .noContent)
     }
 
-    /// Decodes a JSON array of events (or one event object), all or nothing.
     /// The request's events, checked: its scope, its body as JSON, each event decoded within the limits.
     func receivedEvents(_ request: Request, _ context: TriplineRequestContext) async throws -> [Event] {
         try context.require(.ingest)
@@ -59,6 +58,7 @@ struct EventRoutes {
         return try decodeEvents(body, exactSizeCheck: (request.headers[.contentLength].flatMap(Int.init) ?? Int.max) > configuration.eventLimits.maximumEventSize)
     }
 
+    /// Decodes a JSON array of events (or one event object), all or nothing.
     func decodeEvents(_ body: JSONValue, exactSizeCheck: Bool) throws -> [Event] {
         let items: [JSONValue]
         switch body {

@@ -10,10 +10,10 @@ extension Tripline {
             discussion: """
                 Needs wrk (apt-get install wrk). Reports: the HTTP ceiling (a route that reads the body and answers 204 \
                 without storing); single events checked as ingest does (scope, JSON, decoding, serializing) but not \
-                stored, which leaves the commit writer's share; durable single-event and batched (100) ingest; event → firing latency p50/p99 unloaded \
-                and under load (wrk's HdrHistogram over one connection posting a probe event every 5 ms; the firing is \
-                committed with the event, so the POST's answer marks it); proactive lateness; peak RSS; start-up time. \
-                Build with -c release.
+                stored, which leaves the commit writer's share; durable single-event and batched (100) ingest; event → \
+                firing latency p50/p99 unloaded and under load (wrk's HdrHistogram over one connection posting a probe \
+                event every 5 ms; the firing is committed with the event, so the POST's answer marks it); proactive \
+                lateness; peak RSS; start-up time. Build with -c release.
                 """)
 
         @Option(help: "Seconds per wrk run.") var duration = 10
