@@ -296,6 +296,14 @@ public actor EventPipeline {
 
     // MARK: - Proactive evaluation
 
+    /// Records what the engine holds in memory (open buckets, remembered event ids) in the metrics. Counting the
+    /// buckets visits every trigger, so it runs when metrics are read, not per commit.
+    public nonisolated func recordEngineSize() {
+        let (buckets, remembered) = host.state.withLock { ($0.engine.store.count, $0.engine.rememberedEventCount) }
+        metrics.openBuckets.record(buckets)
+        metrics.rememberedEvents.record(remembered)
+    }
+
     /// The next time ``tick(now:)`` has work, if any.
     public func nextDeadline() -> Instant? {
         host.state.withLock { $0.engine.nextDeadline }

@@ -14,6 +14,10 @@ public struct ServerMetrics: Sendable {
     let commitLatency: Timer
     let proactiveLateness: Timer
     let pendingEvents: Gauge
+    /// What the engine holds in memory, read when metrics are scraped: open windows, and event ids remembered for
+    /// deduplication and `follows`.
+    let openBuckets: Gauge
+    let rememberedEvents: Gauge
     let liveSubscribers: Gauge
     let authenticationFailures: Counter
     let rulesReloads: Counter
@@ -38,6 +42,8 @@ public struct ServerMetrics: Sendable {
         commitLatency = Timer(label: "tripline_commit_seconds", factory: factory)
         proactiveLateness = Timer(label: "tripline_proactive_lateness_seconds", factory: factory)
         pendingEvents = Gauge(label: "tripline_pending_events", factory: factory)
+        openBuckets = Gauge(label: "tripline_engine_open_buckets", factory: factory)
+        rememberedEvents = Gauge(label: "tripline_engine_remembered_events", factory: factory)
         liveSubscribers = Gauge(label: "tripline_live_subscribers", factory: factory)
         authenticationFailures = Counter(label: "tripline_authentication_failures_total", factory: factory)
         rulesReloads = Counter(label: "tripline_rules_reloads_total", factory: factory)

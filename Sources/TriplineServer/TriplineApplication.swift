@@ -214,6 +214,7 @@ struct HealthRoutes {
         router.get("/api/admin/version") { _, _ in jsonResponse("3.9.1") }
         router.get("/metrics") { _, context in
             try context.require(.read)
+            pipeline.recordEngineSize()
             var buffer: [UInt8] = []
             prometheus?.emit(into: &buffer)
             return Response(

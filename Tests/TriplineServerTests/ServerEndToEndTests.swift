@@ -481,6 +481,14 @@ extension ServerEndToEndTests {
         #expect((value("tripline_trigger_evaluations_total") ?? 0) >= 2)
         #expect(text.contains("tripline_events_rejected_total{reason=\"invalid\"} 1"))
         #expect(text.contains("tripline_evaluation_seconds_bucket"))
+        // What the engine holds, read at the scrape: job.m's window (restarted by the firing) and the five stored ids.
+        #expect(value("tripline_engine_open_buckets") == 1)
+        #expect(value("tripline_engine_remembered_events") == 5)
+        _ = try await server.request(
+            "POST", "/api/events", json: TestEvent.array([TestEvent.json(3, "job.failed", resource: "job.n"), TestEvent.json(4, "job.failed", resource: "job.o")]))
+        text = String(decoding: try await server.request("GET", "/metrics").1, as: UTF8.self)
+        #expect(value("tripline_engine_open_buckets") == 3, "a window per resource")
+        #expect(value("tripline_engine_remembered_events") == 7)
         try await server.stop()
     }
 }
