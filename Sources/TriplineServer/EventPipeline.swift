@@ -294,8 +294,6 @@ public actor EventPipeline {
         }
     }
 
-    // MARK: - Proactive evaluation
-
     /// Records what the engine holds in memory (open buckets, remembered event ids) in the metrics. Counting the
     /// buckets visits every trigger, so it runs when metrics are read, not per commit.
     public nonisolated func recordEngineSize() {
@@ -303,6 +301,8 @@ public actor EventPipeline {
         metrics.openBuckets.record(buckets)
         metrics.rememberedEvents.record(remembered)
     }
+
+    // MARK: - Proactive evaluation
 
     /// The next time ``tick(now:)`` has work, if any.
     public func nextDeadline() -> Instant? {
