@@ -52,18 +52,18 @@ extension Request {
     }
 
     private mutating func jsonBody(limit: Int, whenEmpty: JSONValue?) async throws -> JSONValue {
-        let buffer: ByteBuffer
+        let buffer = try await bodyBytes(limit: limit)
+        if let whenEmpty, buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return whenEmpty }
+        return try JSONValue.parseBody(buffer)
+    }
+
+    /// The body's bytes, bounded by `limit`.
+    /// - Throws: ``APIError`` 413 when larger.
+    mutating func bodyBytes(limit: Int) async throws -> ByteBuffer {
         do {
-            buffer = try await collectBody(upTo: limit)
+            return try await collectBody(upTo: limit)
         } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "the request body is larger than the limit of \(limit) bytes")
-        }
-        if let whenEmpty, buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return whenEmpty }
-        if buffer.readableBytes == 0 { throw APIError(.badRequest, "the request body is empty; expected JSON") }
-        do {
-            return try JSONValue.parse(Array(buffer.readableBytesView))
-        } catch {
-            throw APIError(.badRequest, "the request body is not valid JSON: \(error.reason)")
         }
     }
 }
@@ -81,6 +81,19 @@ extension JSONValue {
 }
 
 extension JSONValue {
+    /// Parses a request body.
+    /// - Throws: ``APIError`` 400 when it is empty or not JSON.
+    static func parseBody(_ buffer: ByteBuffer) throws -> JSONValue {
+        if buffer.readableBytes == 0 { throw APIError(.badRequest, "the request body is empty; expected JSON") }
+        let parsed = buffer.withUnsafeReadableBytes { raw in
+            Result { () throws(TriplineError) -> JSONValue in try JSONValue.parse(bytes: raw.assumingMemoryBound(to: UInt8.self)) }
+        }
+        switch parsed {
+        case .success(let value): return value
+        case .failure(let error): throw APIError(.badRequest, "the request body is not valid JSON: \(error.reason)")
+        }
+    }
+
     /// Parses JSON bytes.
     static func parse(_ bytes: [UInt8]) throws(TriplineError) -> JSONValue {
         try bytes.withUnsafeBufferPointer { buffer throws(TriplineError) in try JSONValue.parse(bytes: buffer) }

@@ -12,6 +12,8 @@ struct EventRoutes {
     let store: any DurableStore
     let configuration: ServerConfiguration
     let metrics: ServerMetrics
+    /// Bytes of ingest bodies decoded and waiting for their commit at once (see ``IngestBudget``).
+    let ingestBudget: IngestBudget
 
     func register(on router: Router<TriplineRequestContext>) {
         router.post("/api/events") { request, context in try await ingest(request, context) }
@@ -22,7 +24,7 @@ struct EventRoutes {
         if configuration.benchmarkRoutes {
             // Everything ingest does before the commit writer, for `tripline bench serve` to tell the two apart.
             router.post("/api/bench/parse") { request, context in
-                let events = try await receivedEvents(request, context)
+                let events = try receivedEvents(try await ingestBody(request, context))
                 withExtendedLifetime(events.map(\.storageText)) {}
                 return Response(status: .noContent)
             }
@@ -32,30 +34,43 @@ struct EventRoutes {
     // MARK: - Ingest
 
     func ingest(_ request: Request, _ context: TriplineRequestContext) async throws -> Response {
-        let events = try await receivedEvents(request, context)
-        do {
-            let outcome = try await pipeline.submit(events)
-            context.logger.debug("events stored", metadata: ["stored": "\(outcome.stored)", "duplicates": "\(outcome.duplicates)"])
-        } catch let error as TriplineError where error.code == .limitExceeded {
-            throw APIError(.serviceUnavailable, error.reason, headers: [.retryAfter: "1"])
-        } catch {
-            throw APIError(.serviceUnavailable, "the events could not be stored; nothing was stored, retry later")
+        let body = try await ingestBody(request, context)
+        return try await ingestBudget.withAdmission(bytes: body.readableBytes) {
+            let events = try receivedEvents(body)
+            do {
+                let outcome = try await pipeline.submit(events)
+                context.logger.debug("events stored", metadata: ["stored": "\(outcome.stored)", "duplicates": "\(outcome.duplicates)"])
+            } catch let error as TriplineError where error.code == .limitExceeded {
+                throw APIError(.serviceUnavailable, error.reason, headers: [.retryAfter: "1"])
+            } catch {
+                throw APIError(.serviceUnavailable, "the events could not be stored; nothing was stored, retry later")
+            }
+            return Response(status: .noContent)
         }
-        return Response(status: .noContent)
     }
 
-    /// The request's events, checked: its scope, its body as JSON, each event decoded within the limits.
-    func receivedEvents(_ request: Request, _ context: TriplineRequestContext) async throws -> [Event] {
+    /// An ingest request's body, once its scope is checked.
+    func ingestBody(_ request: Request, _ context: TriplineRequestContext) async throws -> ByteBuffer {
         try context.require(.ingest)
         var request = request
-        let body: JSONValue
         do {
-            body = try await request.jsonBody(limit: configuration.maximumBodySize)
+            return try await request.bodyBytes(limit: configuration.maximumBodySize)
         } catch let error as APIError {
-            metrics.rejected(error.status == .contentTooLarge ? "too_large" : "malformed")
+            metrics.rejected("too_large")
             throw error
         }
-        return try decodeEvents(body, exactSizeCheck: (request.headers[.contentLength].flatMap(Int.init) ?? Int.max) > configuration.eventLimits.maximumEventSize)
+    }
+
+    /// The events of an ingest request's body, checked: the body as JSON, each event decoded within the limits.
+    func receivedEvents(_ body: ByteBuffer) throws -> [Event] {
+        let json: JSONValue
+        do {
+            json = try JSONValue.parseBody(body)
+        } catch {
+            metrics.rejected("malformed")
+            throw error
+        }
+        return try decodeEvents(json, exactSizeCheck: body.readableBytes > configuration.eventLimits.maximumEventSize)
     }
 
     /// Decodes a JSON array of events (or one event object), all or nothing.

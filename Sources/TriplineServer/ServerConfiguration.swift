@@ -31,6 +31,9 @@ public struct ServerConfiguration: Sendable {
     public var rulesPollInterval: TimeSpan = .seconds(2)
     /// The most events waiting for a commit before ingest answers 503.
     public var maximumPendingEvents = 200_000
+    /// Bytes of `POST /api/events` bodies decoded and waiting for their commit at once; further requests wait with
+    /// their bodies undecoded (see ``IngestBudget``). Bounds ingest's memory however many clients send at once.
+    public var ingestBudget = 256 * 1024
     /// A folder of pinned SNS signing certificates (`*.pem`, named as the last path component of their
     /// SigningCertURL), used instead of fetching them: for networks without access to AWS, and for tests.
     public var snsCertificatesPath: String?

@@ -14,6 +14,8 @@ public struct ServerMetrics: Sendable {
     let commitLatency: Timer
     let proactiveLateness: Timer
     let pendingEvents: Gauge
+    /// Event API requests that waited for the ingest budget (``ServerConfiguration/ingestBudget``) before decoding.
+    let ingestBudgetWaits: Counter
     /// What the engine holds in memory, read when metrics are scraped: open windows, and event ids remembered for
     /// deduplication and `follows`.
     let openBuckets: Gauge
@@ -42,6 +44,7 @@ public struct ServerMetrics: Sendable {
         commitLatency = Timer(label: "tripline_commit_seconds", factory: factory)
         proactiveLateness = Timer(label: "tripline_proactive_lateness_seconds", factory: factory)
         pendingEvents = Gauge(label: "tripline_pending_events", factory: factory)
+        ingestBudgetWaits = Counter(label: "tripline_ingest_budget_waits_total", factory: factory)
         openBuckets = Gauge(label: "tripline_engine_open_buckets", factory: factory)
         rememberedEvents = Gauge(label: "tripline_engine_remembered_events", factory: factory)
         liveSubscribers = Gauge(label: "tripline_live_subscribers", factory: factory)

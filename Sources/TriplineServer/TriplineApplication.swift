@@ -100,7 +100,10 @@ public enum TriplineApplication {
         router.middlewares.add(RequestIDMiddleware())
         router.middlewares.add(AuthenticationMiddleware(tokens: configuration.tokens, metrics: metrics))
         HealthRoutes(store: store, catalog: catalog, prometheus: prometheus, pipeline: pipeline).register(on: router)
-        EventRoutes(pipeline: pipeline, store: store, configuration: configuration, metrics: metrics).register(on: router)
+        EventRoutes(
+            pipeline: pipeline, store: store, configuration: configuration, metrics: metrics,
+            ingestBudget: IngestBudget(capacity: configuration.ingestBudget, waits: metrics.ingestBudgetWaits)
+        ).register(on: router)
         AutomationRoutes(catalog: catalog).register(on: router)
         DeliveryRoutes(log: store, dispatcher: dispatcher).register(on: router)
         RunRoutes(store: store, deployments: catalog.deployments).register(on: router)

@@ -14,7 +14,7 @@ extension Tripline {
             discussion: """
                 Settings come from flags, then environment variables, then the config file (--config / TRIPLINE_CONFIG, \
                 YAML with the keys host, port, database, database_url, synchronous, rules, runs, retention, max_body_size, \
-                api_tokens_file, log_level, log_format), then defaults. Prefect clients work with PREFECT_API_URL=http://HOST:PORT/api.
+                ingest_budget, api_tokens_file, log_level, log_format), then defaults. Prefect clients work with PREFECT_API_URL=http://HOST:PORT/api.
 
                 API tokens: TRIPLINE_API_TOKENS_FILE names a file with one token per line, `<ingest|read|admin> <token> \
                 [name]` (blank lines and # comments allowed; tokens of at least 16 characters). Without tokens the server \
@@ -40,6 +40,12 @@ extension Tripline {
         var runs: String?
         @Option(help: "How long events are kept, e.g. 7d, 12h, 3600 (TRIPLINE_RETENTION; default 7d).") var retention: String?
         @Option(help: "Largest request body in bytes (TRIPLINE_MAX_BODY_SIZE; default 10485760).") var maxBodySize: Int?
+        @Option(
+            help: """
+                Bytes of event API request bodies decoded and waiting for their commit at once; more requests wait, \
+                undecoded (TRIPLINE_INGEST_BUDGET; default 262144). Bounds ingest's memory under many clients.
+                """)
+        var ingestBudget: Int?
         @Option(help: "File of API tokens (TRIPLINE_API_TOKENS_FILE).") var apiTokensFile: String?
         @Option(help: "trace, debug, info, notice, warning, error (TRIPLINE_LOG_LEVEL; default info).") var logLevel: String?
         @Option(help: "text or json (TRIPLINE_LOG_FORMAT; default text).") var logFormat: String?
@@ -83,6 +89,10 @@ extension Tripline {
             if let text = setting(maxBodySize.map(String.init), "TRIPLINE_MAX_BODY_SIZE", "max_body_size") {
                 guard let value = Int(text), value >= 1024 else { throw ValidationError("max body size must be a number of bytes of at least 1024, got \"\(text)\"") }
                 configuration.maximumBodySize = value
+            }
+            if let text = setting(ingestBudget.map(String.init), "TRIPLINE_INGEST_BUDGET", "ingest_budget") {
+                guard let value = Int(text), value >= 1024 else { throw ValidationError("ingest budget must be a number of bytes of at least 1024, got \"\(text)\"") }
+                configuration.ingestBudget = value
             }
             if let tokensFile = setting(apiTokensFile, "TRIPLINE_API_TOKENS_FILE", "api_tokens_file") {
                 guard let data = FileManager.default.contents(atPath: tokensFile), let text = String(data: data, encoding: .utf8) else {
@@ -131,8 +141,8 @@ extension Tripline {
             }
             guard case .object(let members) = node.kind else { throw ValidationError("config file \(path) must be a mapping of settings") }
             let known = [
-                "host", "port", "database", "database_url", "synchronous", "rules", "runs", "retention", "max_body_size", "api_tokens_file", "log_level",
-                "log_format",
+                "host", "port", "database", "database_url", "synchronous", "rules", "runs", "retention", "max_body_size", "ingest_budget", "api_tokens_file",
+                "log_level", "log_format",
             ]
             var result: [String: String] = [:]
             for member in members {

@@ -212,6 +212,37 @@ let twiceInAMinute = """
         try await server.stop()
     }
 
+    /// Requests beyond the ingest budget wait their turn and are all stored; one larger than the budget goes alone.
+    @Test func ingestBeyondTheBudgetWaitsAndLosesNothing() async throws {
+        let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
+        try await server.start(extraArguments: ["--ingest-budget", "4096"])
+        let statuses = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for client in 0..<16 {
+                group.addTask {
+                    var statuses: [Int] = []
+                    for batch in 0..<10 {
+                        // About 2.5 KB per request: at most one more fits beside it.
+                        let base = 500_000 + client * 1_000 + batch * 10
+                        let events = (0..<10).map { TestEvent.json(base + $0, "budget.event", resource: "budget.\(client)") }
+                        statuses.append(try await server.request("POST", "/api/events", json: TestEvent.array(events)).0)
+                    }
+                    return statuses
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(statuses.count == 160)
+        #expect(statuses.allSatisfy { $0 == 204 })
+        let large = (0..<40).map { TestEvent.json(600_000 + $0, "budget.event", resource: "budget.large") }
+        #expect(try await server.request("POST", "/api/events", json: TestEvent.array(large)).0 == 204)
+        let (_, page) = try await server.json("POST", "/api/events/filter", json: #"{"filter": {"event": {"name": ["budget.event"]}}, "limit": 0}"#)
+        #expect((page as? [String: Any])?["total"] as? Int == 1_640)
+        let metrics = String(decoding: try await server.request("GET", "/metrics").1, as: UTF8.self)
+        let waits = metrics.split(separator: "\n").first { $0.hasPrefix("tripline_ingest_budget_waits_total ") }
+        #expect((waits.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0) > 0, "16 clients over a budget of about two requests wait")
+        try await server.stop()
+    }
+
     /// Resource ids with slashes reach related-to (Prefect's `{resource_id:path}`), and a path no route serves gets
     /// a JSON detail like every other error.
     @Test func relatedToTakesResourceIdsWithSlashesAndUnknownRoutesAnswerJSON() async throws {
