@@ -18,21 +18,36 @@ public struct Bucket: Sendable, Hashable {
     /// The last event counted (or the event that opened the window).
     public var lastEvent: Event? {
         get { lastEventBox?.event }
-        set { lastEventBox = newValue.map(EventBox.init) }
+        set { lastEventBox = newValue.map(DecodedEvent.init) }
     }
     /// The event behind a reference: a bucket is copied whenever the engine reads or saves it, and a trigger with
     /// `for_each` keeps one per key in a hash table whose free slots are as wide as a bucket. Inline, the event made a
-    /// bucket 152 bytes wide (every copy retaining each of its fields); boxed, 56.
-    private var lastEventBox: EventBox?
+    /// bucket 152 bytes wide (every copy retaining each of its fields); boxed, 64. Once the bucket is stored, the
+    /// box holds the event's JSON instead of its dictionaries (see ``compacted()``).
+    var lastEventBox: (any BucketEventBox)?
 
     /// Creates a bucket.
     public init(triggerID: UUID, key: BucketingKey, start: Instant, end: Instant, count: Int, lastEvent: Event?) {
+        self.init(triggerID: triggerID, key: key, start: start, end: end, count: count, lastEventBox: lastEvent.map(DecodedEvent.init))
+    }
+
+    init(triggerID: UUID, key: BucketingKey, start: Instant, end: Instant, count: Int, lastEventBox: (any BucketEventBox)?) {
         self.triggerID = triggerID
         self.key = key
         self.start = start
         self.end = end
         self.count = count
-        self.lastEventBox = lastEvent.map(EventBox.init)
+        self.lastEventBox = lastEventBox
+    }
+
+    /// The bucket with its last event kept as the JSON it is stored as: about 300 bytes for a small event instead of
+    /// about 500 as an event with its resource and payload dictionaries. The engine reads only the event's name and
+    /// time on its hot path; the whole event is decoded again when a firing or a template needs it.
+    public func compacted() -> Bucket {
+        guard let box = lastEventBox as? DecodedEvent else { return self }
+        var bucket = self
+        bucket.lastEventBox = StoredEvent(box.event)
+        return bucket
     }
 
     public static func == (lhs: Bucket, rhs: Bucket) -> Bool {
@@ -46,14 +61,66 @@ public struct Bucket: Sendable, Hashable {
         hasher.combine(start)
         hasher.combine(end)
         hasher.combine(count)
-        hasher.combine(lastEvent)
+        hasher.combine(lastEventBox?.id)
     }
 }
 
-/// An immutable event on the heap (see ``Bucket/lastEvent``).
-final class EventBox: Sendable {
+/// A bucket's last event, immutable, behind a reference (see ``Bucket/lastEventBox``).
+protocol BucketEventBox: AnyObject, Sendable {
+    /// The whole event.
+    var event: Event { get }
+    /// Its id.
+    var id: EventID { get }
+    /// Its name.
+    var name: String { get }
+    /// When it occurred.
+    var occurred: Instant { get }
+    /// Appends its JSON, `received` included.
+    func writeJSON(to output: inout [UInt8])
+}
+
+/// An event as the engine received it.
+final class DecodedEvent: BucketEventBox {
     let event: Event
     init(_ event: Event) { self.event = event }
+    var id: EventID { event.id }
+    var name: String { event.event }
+    var occurred: Instant { event.occurred }
+    func writeJSON(to output: inout [UInt8]) { event.writeJSON(to: &output, includeReceived: true) }
+}
+
+/// An event kept as its JSON, with the fields the engine compares.
+final class StoredEvent: BucketEventBox {
+    let id: EventID
+    let name: String
+    let occurred: Instant
+    let text: [UInt8]
+
+    init(_ event: Event) {
+        id = event.id
+        name = event.event
+        occurred = event.occurred
+        var scratch: [UInt8] = []
+        scratch.reserveCapacity(512)
+        event.writeJSON(to: &scratch, includeReceived: true)
+        // Exactly as long as the text (the scratch buffer's growth would otherwise stay with every bucket).
+        text = [UInt8](unsafeUninitializedCapacity: scratch.count) { buffer, count in
+            count = buffer.initialize(fromContentsOf: scratch)
+        }
+    }
+
+    /// Decoded from its JSON without Prefect's limits (it was accepted once, by a route that may allow more).
+    var event: Event {
+        do {
+            let value = try text.withUnsafeBufferPointer { buffer throws(TriplineError) in try JSONValue.parse(bytes: buffer) }
+            return try Event.decode(value, limits: .unlimited)
+        } catch {
+            // Unreachable for JSON the event wrote itself; the event's identity is all that is left to give.
+            return Event(id: id, occurred: occurred, event: name, resource: Resource([Resource.idLabel: "unknown"]))
+        }
+    }
+
+    func writeJSON(to output: inout [UInt8]) { output.append(contentsOf: text) }
 }
 
 /// Where the engine keeps its buckets. The engine is the only writer; implementations only store.

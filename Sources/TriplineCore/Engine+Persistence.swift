@@ -25,7 +25,7 @@ public struct JournalingBucketStore: BucketStore {
 
     /// Creates a store holding `buckets` (loaded from durable storage), with nothing to write.
     public init(loading buckets: [Bucket]) {
-        for bucket in buckets { base.save(bucket) }
+        for bucket in buckets { base.save(bucket.compacted()) }
     }
 
     public func bucket(trigger: UUID, key: BucketingKey) -> Bucket? { base.bucket(trigger: trigger, key: key) }
@@ -51,14 +51,48 @@ public struct JournalingBucketStore: BucketStore {
     /// The number of open buckets.
     public var count: Int { base.count }
 
-    /// Every bucket changed since the last call: the bucket now stored there, or `nil` where it was removed.
+    /// Every bucket changed since the last call: the bucket now stored there, or `nil` where it was removed. The
+    /// buckets returned (and kept) hold their last event as the JSON they are stored with (``Bucket/compacted()``).
     public mutating func drainChanges() -> [(address: BucketAddress, bucket: Bucket?)] {
         defer { dirty.removeAll(keepingCapacity: true) }
-        return dirty.map { ($0, base.bucket(trigger: $0.trigger, key: $0.key)) }
+        return dirty.map { address in
+            guard let bucket = base.bucket(trigger: address.trigger, key: address.key) else { return (address, nil) }
+            let compacted = bucket.compacted()
+            // Same window and count: the store's indexes are unchanged, only the event's form is.
+            base.save(compacted)
+            return (address, compacted)
+        }
     }
 }
 
 extension Bucket {
+    /// The bucket's JSON as ``jsonValue`` gives it, written directly (the last event copied when it is kept as text).
+    public var storageText: String {
+        var output: [UInt8] = []
+        output.reserveCapacity(320)
+        output.append(contentsOf: #"{"trigger":""#.utf8)
+        output.append(contentsOf: triggerID.lowercasedText.utf8)
+        output.append(contentsOf: #"","key":["#.utf8)
+        for (index, part) in key.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(part, to: &output)
+        }
+        output.append(contentsOf: #"],"start":"#.utf8)
+        output.append(contentsOf: String(start.microseconds).utf8)
+        output.append(contentsOf: #","end":"#.utf8)
+        output.append(contentsOf: String(end.microseconds).utf8)
+        output.append(contentsOf: #","count":"#.utf8)
+        output.append(contentsOf: String(count).utf8)
+        output.append(contentsOf: #","last_event":"#.utf8)
+        if let lastEventBox {
+            lastEventBox.writeJSON(to: &output)
+        } else {
+            output.append(contentsOf: "null".utf8)
+        }
+        output.append(UInt8(ascii: "}"))
+        return String(decoding: output, as: UTF8.self)
+    }
+
     /// The bucket as JSON, for storage.
     public var jsonValue: JSONValue {
         .object([
@@ -77,7 +111,7 @@ extension Bucket {
             case .int(let start)? = json["start"], case .int(let end)? = json["end"], case .int(let count)? = json["count"]
         else { throw TriplineError(.invalidValue, "not a stored bucket: \(json.jsonText.prefix(200))") }
         var lastEvent: Event?
-        if let event = json["last_event"], event != .null { lastEvent = try Event.decode(event) }
+        if let event = json["last_event"], event != .null { lastEvent = try Event.decode(event, limits: .unlimited) }
         self.init(
             triggerID: triggerID, key: key.compactMap(\.stringValue), start: Instant(microseconds: start), end: Instant(microseconds: end),
             count: Int(count), lastEvent: lastEvent)

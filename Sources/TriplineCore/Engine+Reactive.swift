@@ -191,11 +191,11 @@ extension Engine {
 
     /// Prefect's `start_new_bucket`: replaces the key's bucket; counts held events inside the new window.
     mutating func startNewBucket(
-        _ compiled: CompiledEventTrigger, key: BucketingKey, start: Instant, end: Instant, count: Int, lastEvent: Event?
+        _ compiled: CompiledEventTrigger, key: BucketingKey, start: Instant, end: Instant, count: Int, lastEvent: (any BucketEventBox)?
     ) -> Bucket {
         var total = count
         if compiled.holdsExpectEvents { total += heldEvents(compiled, key: key, from: start, to: end) }
-        let bucket = Bucket(triggerID: compiled.trigger.id, key: key, start: start, end: end, count: total, lastEvent: lastEvent)
+        let bucket = Bucket(triggerID: compiled.trigger.id, key: key, start: start, end: end, count: total, lastEventBox: lastEvent)
         store.save(bucket)
         scheduleWindowEnd(compiled, end)
         return bucket
@@ -213,7 +213,7 @@ extension Engine {
                 "not counted: the event occurred at \(now), before the current window [\(bucket.start), \(bucket.end)) (a late event, or a reactive trigger cooling down after firing)")
             return bucket
         }
-        let previousLastEvent = bucket.lastEvent
+        let previousLastEvent = bucket.lastEventBox
         if count > 0, trigger.immediate || (bucket.start <= now && now < bucket.end) {
             bucket.count += count
             if let triggeringEvent { bucket.lastEvent = triggeringEvent }
@@ -240,8 +240,8 @@ extension Engine {
             if let event = triggeringEvent, trigger.posture == .proactive, !meets, compiled.startsAfter(event.event), compiled.expects(event.event) {
                 // Heartbeat: the event both satisfies the window and opens the next one at its own time.
                 store.remove(trigger: trigger.id, key: bucket.key)
-                var lastEvent = event
-                if let previous = previousLastEvent, compiled.expects(previous.event), !compiled.startsAfter(previous.event),
+                var lastEvent: any BucketEventBox = DecodedEvent(event)
+                if let previous = previousLastEvent, compiled.expects(previous.name), !compiled.startsAfter(previous.name),
                     previous.occurred >= event.occurred
                 {
                     lastEvent = previous
@@ -267,7 +267,7 @@ extension Engine {
         let start = max(bucket.end, now)
         let end = start + trigger.within
         // D2/D3: a window inherits the last event of the window before it.
-        let inherited = compiled.tiles ? bucket.lastEvent : nil
+        let inherited = compiled.tiles ? bucket.lastEventBox : nil
         if trigger.posture == .reactive, count > 0 {
             let next = startNewBucket(compiled, key: bucket.key, start: start, end: end, count: 0, lastEvent: nil)
             return evaluate(compiled, bucket: next, now: now, triggeringEvent: triggeringEvent)

@@ -140,5 +140,15 @@ extension Event {
 
         /// Prefect's defaults.
         public init() {}
+
+        /// No limits: for reading back events that were accepted once (by a route that may allow more).
+        public static let unlimited: Limits = {
+            var limits = Limits()
+            limits.maximumEventSize = .max
+            limits.maximumLabelsPerResource = .max
+            limits.maximumRelatedResources = .max
+            limits.maximumEventNameLength = .max
+            return limits
+        }()
     }
 }

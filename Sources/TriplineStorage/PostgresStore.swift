@@ -204,7 +204,7 @@ public final class PostgresStore: SharedStore, Sendable {
                 if let bucket = change.bucket {
                     saveTrigger.append(trigger)
                     saveKey.append(key)
-                    saveBody.append(bucket.jsonValue.jsonText)
+                    saveBody.append(bucket.storageText)
                 } else {
                     dropTrigger.append(trigger)
                     dropKey.append(key)

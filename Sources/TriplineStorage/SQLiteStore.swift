@@ -271,7 +271,7 @@ public final class SQLiteStore: DurableStore {
                 let key = JSONValue.array(change.address.key.map(JSONValue.string)).jsonText
                 if let bucket = change.bucket {
                     try db.cachedStatement(sql: "INSERT OR REPLACE INTO engine_buckets (trigger_id, bucket_key, body) VALUES (?, ?, ?)")
-                        .execute(arguments: [trigger, key, bucket.jsonValue.jsonText])
+                        .execute(arguments: [trigger, key, bucket.storageText])
                 } else {
                     try db.cachedStatement(sql: "DELETE FROM engine_buckets WHERE trigger_id = ? AND bucket_key = ?").execute(arguments: [trigger, key])
                 }

@@ -19,7 +19,7 @@ import TriplineTestKit
             fired += first.process(event)
         }
         // Persist through JSON text, as the database does.
-        let buckets = try first.drainBucketChanges().compactMap(\.bucket).map { try Bucket(json: JSONValue.parse($0.jsonValue.jsonText)) }
+        let buckets = try first.drainBucketChanges().compactMap(\.bucket).map { try Bucket(json: JSONValue.parse($0.storageText)) }
         let auxiliary = try JSONValue.parse(first.auxiliaryState.jsonText)
         var second = Engine(automations: automations, store: JournalingBucketStore(loading: buckets))
         second.restoreAuxiliaryState(auxiliary)
@@ -51,6 +51,63 @@ import TriplineTestKit
         #expect(first.lastEvent?.id == TestEvents.id(1), "a copy's change leaves the original alone")
         changed.lastEvent = nil
         #expect(changed.lastEvent == nil)
+    }
+
+    /// Once stored, a bucket keeps its last event as JSON; the event comes back whole, also one over Prefect's limits
+    /// (a webhook route may allow more), and the bucket's stored text reads back as the same bucket.
+    @Test func aStoredBucketKeepsItsEventAsJSONAndGivesItBackWhole() throws {
+        var labels = ["prefect.resource.id": "host/é", "quote": #"a "b" \ c"#]
+        for index in 0..<600 { labels["label.\(index)"] = "\(index)" }
+        var event = TestEvents.event(
+            7, "heartbeat.ü", at: 12.345678, resource: labels, related: [["prefect.resource.id": "flow.1", "prefect.resource.role": "flow"]],
+            payload: ["nested": .object(["list": .array([.int(1), .double(2.5), .null, .bool(true)])]), "text": .string("line\nbreak")], follows: 3)
+        event.received = TestEvents.at(13)
+        let bucket = Bucket(triggerID: UUID(), key: ["host/é", "x"], start: TestEvents.at(0), end: TestEvents.at(60), count: 2, lastEvent: event)
+        let stored = bucket.compacted()
+        #expect(stored.lastEvent == event)
+        #expect(stored == bucket)
+        #expect(stored.hashValue == bucket.hashValue)
+        #expect(try JSONValue.parse(stored.storageText) == JSONValue.parse(bucket.storageText))
+        #expect(try JSONValue.parse(bucket.storageText) == bucket.jsonValue, "the direct writer and the value agree")
+        #expect(try Bucket(json: JSONValue.parse(stored.storageText)) == bucket)
+        let empty = Bucket(triggerID: UUID(), key: [], start: TestEvents.at(0), end: TestEvents.at(60), count: 0, lastEvent: nil)
+        #expect(try Bucket(json: JSONValue.parse(empty.compacted().storageText)) == empty)
+    }
+
+    /// The server drains (and so compacts) the buckets after every commit; the engine must fire the same, with the
+    /// same triggering events, as with buckets that keep their events decoded: heartbeats that restart a window,
+    /// windows that inherit the last event of the one before, thresholds.
+    @Test func compactedBucketsFireAsDecodedOnesDo() throws {
+        let automations = try TestEvents.automations(
+            proactive("silent", #"expect: ["ping"], for_each: ["prefect.resource.id"], within: 30"#) + "\n"
+                + proactive("stuck", #"after: ["run.running"], expect: ["run.completed"], for_each: ["prefect.resource.id"], within: 20"#) + "\n"
+                + reactive("three", #"expect: ["ping"], for_each: ["prefect.resource.id"], threshold: 3, within: 60"#))
+        func ping(_ number: Int, at seconds: Double, _ host: String) -> Event {
+            TestEvents.event(number, "ping", at: seconds, resource: ["prefect.resource.id": host], payload: ["n": .int(Int64(number))])
+        }
+        let events = [
+            ping(1, at: 1, "a"), ping(2, at: 5, "b"), ping(3, at: 4, "a"), ping(4, at: 12, "a"),
+            TestEvents.event(5, "run.running", at: 13, resource: ["prefect.resource.id": "run.1"]),
+            ping(6, at: 40, "b"), ping(7, at: 41, "b"), ping(8, at: 100, "a"),
+            TestEvents.event(9, "run.running", at: 101, resource: ["prefect.resource.id": "run.2"]),
+            TestEvents.event(10, "run.completed", at: 110, resource: ["prefect.resource.id": "run.2"]),
+        ]
+        func run<Store: BucketStore>(_ store: Store, drain: (inout Engine<Store>) -> Void) -> [Firing] {
+            var engine = Engine(automations: automations, store: store)
+            var fired = engine.advance(to: TestEvents.at(0))
+            for event in events {
+                fired += engine.advance(to: event.occurred)
+                fired += engine.process(event)
+                drain(&engine)
+            }
+            fired += engine.advance(to: TestEvents.at(300))
+            return fired
+        }
+        let decoded = run(InMemoryBucketStore()) { _ in }
+        let compacted = run(JournalingBucketStore()) { _ = $0.drainBucketChanges() }
+        #expect(decoded.count >= 5, "the scenario fires: \(decoded.map(TestEvents.fired))")
+        #expect(compacted.map(TestEvents.fired) == decoded.map(TestEvents.fired))
+        #expect(compacted.map(\.triggeringEvent) == decoded.map(\.triggeringEvent), "the triggering events, payloads included")
     }
 
     @Test func bucketsSurviveARestart() throws {
