@@ -63,7 +63,9 @@ extension RuleNode {
     /// Parses a YAML or JSON document (JSON is read as YAML flow style, which keeps positions for every value).
     ///
     /// Scalars follow the YAML 1.2 core schema: only `true`/`false` are booleans, so `on`, `yes` and `no` stay
-    /// strings; quoted scalars are always strings.
+    /// strings; quoted scalars are always strings. The types are resolved here (``resolve(_:)``), so the parser gets
+    /// Yams' basic resolver: its default one compiles seven regular expressions through ICU on first use, which maps
+    /// about 3 MB of the ICU library into every process that reads a rules file.
     /// - Parameters:
     ///   - text: The document.
     ///   - file: The file name to put in locations.
@@ -71,7 +73,7 @@ extension RuleNode {
     public static func parse(_ text: String, file: String? = nil) throws(TriplineError) -> RuleNode {
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try Yams.compose(yaml: text, .basic)
         } catch let error as YamlError {
             throw Self.convert(error, file: file)
         } catch {
@@ -85,7 +87,7 @@ extension RuleNode {
     public static func parseAll(_ text: String, file: String? = nil) throws(TriplineError) -> [RuleNode] {
         do {
             // Parser.nextRoot rather than compose_all, which stops silently at a syntax error.
-            let parser = try Parser(yaml: text)
+            let parser = try Parser(yaml: text, resolver: .basic)
             var nodes: [RuleNode] = []
             while let node = try parser.nextRoot() {
                 nodes.append(try convert(node, file: file, depth: 0))
