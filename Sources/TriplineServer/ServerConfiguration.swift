@@ -31,7 +31,7 @@ public struct ServerConfiguration: Sendable {
     public var rulesPollInterval: TimeSpan = .seconds(2)
     /// The most events waiting for a commit before ingest answers 503.
     public var maximumPendingEvents = 200_000
-    /// Bytes of `POST /api/events` bodies decoded and waiting for their commit at once; further requests wait with
+    /// Bytes of `POST /api/events` and webhook bodies decoded and waiting for their commit at once; further requests wait with
     /// their bodies undecoded (see ``IngestBudget``). Bounds ingest's memory however many clients send at once.
     public var ingestBudget = 256 * 1024
     /// A folder of pinned SNS signing certificates (`*.pem`, named as the last path component of their

@@ -14,7 +14,7 @@ public struct ServerMetrics: Sendable {
     let commitLatency: Timer
     let proactiveLateness: Timer
     let pendingEvents: Gauge
-    /// Event API requests that waited for the ingest budget (``ServerConfiguration/ingestBudget``) before decoding.
+    /// Event API and webhook requests that waited for the ingest budget (``ServerConfiguration/ingestBudget``) before decoding.
     let ingestBudgetWaits: Counter
     /// What the engine holds in memory, read when metrics are scraped: open windows, and event ids remembered for
     /// deduplication and `follows`.

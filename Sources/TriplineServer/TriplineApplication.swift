@@ -100,14 +100,13 @@ public enum TriplineApplication {
         router.middlewares.add(RequestIDMiddleware())
         router.middlewares.add(AuthenticationMiddleware(tokens: configuration.tokens, metrics: metrics))
         HealthRoutes(store: store, catalog: catalog, prometheus: prometheus, pipeline: pipeline).register(on: router)
-        EventRoutes(
-            pipeline: pipeline, store: store, configuration: configuration, metrics: metrics,
-            ingestBudget: IngestBudget(capacity: configuration.ingestBudget, waits: metrics.ingestBudgetWaits)
-        ).register(on: router)
+        let ingestBudget = IngestBudget(capacity: configuration.ingestBudget, waits: metrics.ingestBudgetWaits)
+        EventRoutes(pipeline: pipeline, store: store, configuration: configuration, metrics: metrics, ingestBudget: ingestBudget).register(on: router)
         AutomationRoutes(catalog: catalog).register(on: router)
         DeliveryRoutes(log: store, dispatcher: dispatcher).register(on: router)
         RunRoutes(store: store, deployments: catalog.deployments).register(on: router)
-        WebhookRoutes(catalog: webhooks, pipeline: pipeline, recorder: recorder, log: store, configuration: configuration, metrics: metrics)
+        WebhookRoutes(
+            catalog: webhooks, pipeline: pipeline, recorder: recorder, log: store, configuration: configuration, metrics: metrics, ingestBudget: ingestBudget)
             .register(on: router)
         if configuration.benchmarkRoutes {
             let limit = configuration.maximumBodySize

@@ -16,6 +16,8 @@ struct WebhookRoutes {
     let log: any WebhookDeliveryLog
     let configuration: ServerConfiguration
     let metrics: ServerMetrics
+    /// Shared with the event API (see ``IngestBudget``).
+    let ingestBudget: IngestBudget
 
     func register(on router: Router<TriplineRequestContext>) {
         // Every method reaches the endpoint, so that a sender using the wrong one hears 405 (and it is in the history).
@@ -127,61 +129,65 @@ struct WebhookRoutes {
             throw APIError(.contentTooLarge, "the body is larger than the limit of \(limit) bytes")
         }
         record.size = body.count
-        var headers = WebhookHeaders()
-        for field in request.headers { headers.add(field.name.rawName, field.value) }
-        let query = request.uri.queryParameters.map { (name: String($0.key), value: String($0.value)) }
-        let webhookRequest = WebhookRequest(method: method, slug: slug, headers: headers, query: query, body: body, received: received)
+        // Decoding, mapping and the commit hold the body and the events made from it: the event API's budget bounds
+        // them for deliveries too.
+        return try await ingestBudget.withAdmission(bytes: body.count) {
+            var headers = WebhookHeaders()
+            for field in request.headers { headers.add(field.name.rawName, field.value) }
+            let query = request.uri.queryParameters.map { (name: String($0.key), value: String($0.value)) }
+            let webhookRequest = WebhookRequest(method: method, slug: slug, headers: headers, query: query, body: body, received: received)
 
-        let result: WebhookResult
-        do {
-            result = try await processor.process(webhookRequest)
-        } catch {
-            finish(error.status, outcome: "rejected", code: error.code, reason: error.reason, body: body)
-            context.logger.notice(
-                "webhook delivery rejected", metadata: ["slug": "\(slug)", "status": "\(error.status)", "reason": "\(error.code)"])
-            throw APIError(HTTPResponse.Status(code: error.status), error.reason, headers: error.status == 405 ? [.allow: "POST, PUT, GET, HEAD"] : [:])
-        }
-        // Each event's own size counts, not the body's: a batch of small events may arrive in a large body. An endpoint
-        // that allows large bodies (`max_body_size`) allows events as large (a 25 MB GitHub push is one event).
-        if body.count > configuration.eventLimits.maximumEventSize {
-            let eventLimit = Self.eventSizeLimit(endpointBodyLimit: endpoint.maximumBodySize, events: configuration.eventLimits)
+            let result: WebhookResult
+            do throws(WebhookRejection) {
+                result = try await processor.process(webhookRequest)
+            } catch {
+                finish(error.status, outcome: "rejected", code: error.code, reason: error.reason, body: body)
+                context.logger.notice(
+                    "webhook delivery rejected", metadata: ["slug": "\(slug)", "status": "\(error.status)", "reason": "\(error.code)"])
+                throw APIError(HTTPResponse.Status(code: error.status), error.reason, headers: error.status == 405 ? [.allow: "POST, PUT, GET, HEAD"] : [:])
+            }
+            // Each event's own size counts, not the body's: a batch of small events may arrive in a large body. An endpoint
+            // that allows large bodies (`max_body_size`) allows events as large (a 25 MB GitHub push is one event).
+            if body.count > configuration.eventLimits.maximumEventSize {
+                let eventLimit = Self.eventSizeLimit(endpointBodyLimit: endpoint.maximumBodySize, events: configuration.eventLimits)
+                for (index, event) in result.events.enumerated() {
+                    let size = event.storageText.utf8.count
+                    guard size > eventLimit else { continue }
+                    let reason = "event \(index) made from this delivery is \(size) bytes, more than the limit of \(eventLimit) bytes"
+                    finish(413, outcome: "rejected", code: "too_large", reason: reason, body: body)
+                    throw APIError(.contentTooLarge, "\(reason); an endpoint's max_body_size raises its limit")
+                }
+            }
             for (index, event) in result.events.enumerated() {
-                let size = event.storageText.utf8.count
-                guard size > eventLimit else { continue }
-                let reason = "event \(index) made from this delivery is \(size) bytes, more than the limit of \(eventLimit) bytes"
-                finish(413, outcome: "rejected", code: "too_large", reason: reason, body: body)
-                throw APIError(.contentTooLarge, "\(reason); an endpoint's max_body_size raises its limit")
+                do throws(TriplineError) {
+                    try event.checkLimits(configuration.eventLimits)
+                } catch {
+                    let reason = "event \(index) made from this delivery: \(error.path.isEmpty ? "" : "\(error.path): ")\(error.reason)"
+                    finish(400, outcome: "rejected", code: "invalid_event", reason: reason, body: body)
+                    throw APIError(.badRequest, reason)
+                }
             }
-        }
-        for (index, event) in result.events.enumerated() {
-            do {
-                try event.checkLimits(configuration.eventLimits)
-            } catch {
-                let reason = "event \(index) made from this delivery: \(error.path.isEmpty ? "" : "\(error.path): ")\(error.reason)"
-                finish(400, outcome: "rejected", code: "invalid_event", reason: reason, body: body)
-                throw APIError(.badRequest, reason)
+            if !result.events.isEmpty {
+                do {
+                    let outcome = try await pipeline.submit(result.events)
+                    record.duplicates = outcome.duplicates
+                } catch {
+                    finish(503, outcome: "rejected", code: "store_unavailable", reason: "the events could not be stored", body: body)
+                    throw APIError(.serviceUnavailable, "the events could not be stored; retry later", headers: [.retryAfter: "1"])
+                }
             }
-        }
-        if !result.events.isEmpty {
-            do {
-                let outcome = try await pipeline.submit(result.events)
-                record.duplicates = outcome.duplicates
-            } catch {
-                finish(503, outcome: "rejected", code: "store_unavailable", reason: "the events could not be stored", body: body)
-                throw APIError(.serviceUnavailable, "the events could not be stored; retry later", headers: [.retryAfter: "1"])
+            record.eventIDs = result.events.map(\.id)
+            finish(result.status, outcome: result.events.isEmpty ? "ignored" : "accepted", code: nil, reason: result.note)
+            if !result.body.isEmpty {
+                return Response(
+                    status: HTTPResponse.Status(code: result.status), headers: [.contentType: result.contentType ?? "application/octet-stream"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(bytes: result.body)))
             }
+            let answer: JSONValue = .object([
+                "accepted": .int(Int64(result.events.count)), "duplicates": .int(Int64(record.duplicates)),
+                "event_ids": .array(result.events.map { .string($0.id.lowercasedText) }),
+            ])
+            return jsonResponse(answer, status: HTTPResponse.Status(code: result.status))
         }
-        record.eventIDs = result.events.map(\.id)
-        finish(result.status, outcome: result.events.isEmpty ? "ignored" : "accepted", code: nil, reason: result.note)
-        if !result.body.isEmpty {
-            return Response(
-                status: HTTPResponse.Status(code: result.status), headers: [.contentType: result.contentType ?? "application/octet-stream"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: result.body)))
-        }
-        let answer: JSONValue = .object([
-            "accepted": .int(Int64(result.events.count)), "duplicates": .int(Int64(record.duplicates)),
-            "event_ids": .array(result.events.map { .string($0.id.lowercasedText) }),
-        ])
-        return jsonResponse(answer, status: HTTPResponse.Status(code: result.status))
     }
 }

@@ -42,7 +42,7 @@ extension Tripline {
         @Option(help: "Largest request body in bytes (TRIPLINE_MAX_BODY_SIZE; default 10485760).") var maxBodySize: Int?
         @Option(
             help: """
-                Bytes of event API request bodies decoded and waiting for their commit at once; more requests wait, \
+                Bytes of event API and webhook request bodies decoded and waiting for their commit at once; more requests wait, \
                 undecoded (TRIPLINE_INGEST_BUDGET; default 262144). Bounds ingest's memory under many clients.
                 """)
         var ingestBudget: Int?
