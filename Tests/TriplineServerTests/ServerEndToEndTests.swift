@@ -216,20 +216,11 @@ let twiceInAMinute = """
     @Test func ingestBeyondTheBudgetWaitsAndLosesNothing() async throws {
         let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
         try await server.start(extraArguments: ["--ingest-budget", "4096"])
-        let statuses = try await withThrowingTaskGroup(of: [Int].self) { group in
-            for client in 0..<16 {
-                group.addTask {
-                    var statuses: [Int] = []
-                    for batch in 0..<10 {
-                        // About 2.5 KB per request: at most one more fits beside it.
-                        let base = 500_000 + client * 1_000 + batch * 10
-                        let events = (0..<10).map { TestEvent.json(base + $0, "budget.event", resource: "budget.\(client)") }
-                        statuses.append(try await server.request("POST", "/api/events", json: TestEvent.array(events)).0)
-                    }
-                    return statuses
-                }
-            }
-            return try await group.reduce(into: []) { $0 += $1 }
+        let statuses = try await server.concurrently(clients: 16, requests: 10) { client, batch in
+            // About 2.5 KB per request: at most one more fits beside it.
+            let base = 500_000 + client * 1_000 + batch * 10
+            let events = (0..<10).map { TestEvent.json(base + $0, "budget.event", resource: "budget.\(client)") }
+            return try await server.request("POST", "/api/events", json: TestEvent.array(events)).0
         }
         #expect(statuses.count == 160)
         #expect(statuses.allSatisfy { $0 == 204 })
@@ -237,9 +228,7 @@ let twiceInAMinute = """
         #expect(try await server.request("POST", "/api/events", json: TestEvent.array(large)).0 == 204)
         let (_, page) = try await server.json("POST", "/api/events/filter", json: #"{"filter": {"event": {"name": ["budget.event"]}}, "limit": 0}"#)
         #expect((page as? [String: Any])?["total"] as? Int == 1_640)
-        let metrics = String(decoding: try await server.request("GET", "/metrics").1, as: UTF8.self)
-        let waits = metrics.split(separator: "\n").first { $0.hasPrefix("tripline_ingest_budget_waits_total ") }
-        #expect((waits.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0) > 0, "16 clients over a budget of about two requests wait")
+        #expect(try await server.metric("tripline_ingest_budget_waits_total") ?? 0 > 0, "16 clients over a budget of about two requests wait")
         try await server.stop()
     }
 

@@ -139,6 +139,27 @@ final class ServerProcess: @unchecked Sendable {
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
     }
 
+    /// An unlabelled metric's value from `/metrics`, if it is there.
+    func metric(_ name: String) async throws -> Double? {
+        let text = String(decoding: try await request("GET", "/metrics").1, as: UTF8.self)
+        return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+    }
+
+    /// Sends `requests` requests from each of `clients` concurrent clients (`send(client, number)`); returns every
+    /// status.
+    func concurrently(clients: Int, requests: Int, _ send: @escaping @Sendable (Int, Int) async throws -> Int) async throws -> [Int] {
+        try await withThrowingTaskGroup(of: [Int].self) { group in
+            for client in 0..<clients {
+                group.addTask {
+                    var statuses: [Int] = []
+                    for number in 0..<requests { statuses.append(try await send(client, number)) }
+                    return statuses
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+    }
+
     /// Sends a request and parses the JSON answer.
     func json(_ method: String, _ path: String, json body: String? = nil, headers: [String: String] = [:]) async throws -> (Int, Any) {
         let (status, data) = try await request(method, path, json: body, headers: headers)
