@@ -93,3 +93,38 @@ received = asyncio.run(main())
 assert received == 600, received
 PY
 echo "ok: /api/events/out backfills all 600 events"
+
+# A client that sends faster than the server commits is held back by the socket, not dropped: 10,000 events written
+# to one /api/events/in socket as fast as the client can, then every one of them stored.
+"$venv/bin/python" - "$port" <<'PY' || fail "events sent quickly over /api/events/in were lost"
+import asyncio, datetime, json, sys, time, urllib.request, uuid
+import websockets
+
+port = sys.argv[1]
+tag = uuid.uuid4().hex[:8]
+count = 10_000
+occurred = datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+async def main():
+    async with websockets.connect(f"ws://127.0.0.1:{port}/api/events/in", subprotocols=["prefect"]) as socket:
+        await socket.send(json.dumps({"type": "auth", "token": None}))
+        assert json.loads(await socket.recv())["type"] == "auth_success"
+        for n in range(count):
+            await socket.send(json.dumps({"id": str(uuid.uuid4()), "occurred": occurred, "event": f"flood.check.{tag}",
+                                          "resource": {"prefect.resource.id": f"flood.{n}"}}))
+
+def stored():
+    body = json.dumps({"filter": {"event": {"name": [f"flood.check.{tag}"]}}, "limit": 0}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/events/filter", data=body,
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    return json.load(urllib.request.urlopen(request))["total"]
+
+asyncio.run(main())
+deadline = time.time() + 60
+total = stored()
+while total < count and time.time() < deadline:
+    time.sleep(0.5)
+    total = stored()
+assert total == count, f"{total} of {count} stored"
+PY
+echo "ok: 10,000 events sent at full speed over /api/events/in are all stored"

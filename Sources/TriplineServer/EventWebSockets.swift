@@ -60,25 +60,36 @@ struct EventWebSockets {
         let headerScope: TokenScope?
 
         func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async throws {
-            // One task reads the client's messages into a stream; the other serves. When the client closes, the
-            // reader ends and the serving task (for example a quiet live feed) is cancelled with it.
             let maximumSize = handler.configuration.maximumBodySize
-            let (incoming, continuation) = AsyncStream.makeStream(of: WebSocketMessage.self, bufferingPolicy: .bufferingOldest(1024))
+            if path == "/api/events/in" {
+                // Read straight from the socket: the next message is read once the last one is stored, so a client
+                // sending faster than the commits is held back by TCP's flow control, and no message is dropped.
+                var messages = inbound.messages(maxSize: maximumSize).makeAsyncIterator()
+                try await serve(&messages, outbound: outbound, logger: logger)
+                return
+            }
+            // The live feed: one task reads the client's messages into a stream, the other serves. When the client
+            // closes, the reader ends and the serving task (however quiet the feed) is cancelled with it. After the
+            // filter the client has nothing to say, so the small buffer only ever holds what it sends out of turn.
+            let (incoming, continuation) = AsyncStream.makeStream(of: WebSocketMessage.self, bufferingPolicy: .bufferingOldest(16))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     defer { continuation.finish() }
                     for try await message in inbound.messages(maxSize: maximumSize) { continuation.yield(message) }
                 }
-                group.addTask { try await serve(incoming, outbound: outbound, logger: logger) }
+                group.addTask {
+                    var messages = incoming.makeAsyncIterator()
+                    try await serve(&messages, outbound: outbound, logger: logger)
+                }
                 try await group.next()
-                if path == "/api/events/in" { try await group.next() } else { group.cancelAll() }
+                group.cancelAll()
             }
         }
 
-        func serve(_ incoming: AsyncStream<WebSocketMessage>, outbound: WebSocketOutboundWriter, logger: Logger) async throws {
-            var messages = incoming.makeAsyncIterator()
+        func serve<Messages: AsyncIteratorProtocol>(_ messages: inout Messages, outbound: WebSocketOutboundWriter, logger: Logger) async throws
+        where Messages.Element == WebSocketMessage {
             if handshake {
-                guard case .text(let text)? = await messages.next(), let auth = try? JSONValue.parse(text), auth["type"]?.stringValue == "auth" else {
+                guard case .text(let text)? = try await messages.next(), let auth = try? JSONValue.parse(text), auth["type"]?.stringValue == "auth" else {
                     try await outbound.writeTextMessage(#"{"type": "auth_failure", "reason": "expected {\"type\": \"auth\", \"token\": ...} first"}"#)
                     try await outbound.close(.policyViolation, reason: "auth required")
                     return
@@ -101,7 +112,7 @@ struct EventWebSockets {
                 try await outbound.writeTextMessage(#"{"type": "auth_success"}"#)
             }
             if path == "/api/events/in" {
-                while let message = await messages.next() {
+                while let message = try await messages.next() {
                     guard case .text(let text) = message else { continue }
                     let event: Event
                     do {
@@ -133,7 +144,7 @@ struct EventWebSockets {
                 }
                 return
             }
-            guard case .text(let text)? = await messages.next(), let request = try? JSONValue.parse(text), request["type"]?.stringValue == "filter" else {
+            guard case .text(let text)? = try await messages.next(), let request = try? JSONValue.parse(text), request["type"]?.stringValue == "filter" else {
                 try await outbound.close(.policyViolation, reason: "expected a filter message")
                 return
             }
