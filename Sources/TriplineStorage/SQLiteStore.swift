@@ -97,6 +97,10 @@ public final class SQLiteStore: DurableStore {
                         pause = frames == lastFrames ? min(pause * 2, Self.idleInterval) : Self.busyInterval
                         lastFrames = frames
                         failing = false
+                    } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+                        // Another checkpoint holds the log: the writer's own at `backstopPages`, which under steady
+                        // ingest runs every few hundred milliseconds and starts the log over. Expected, not a fault.
+                        logger.debug("checkpoint skipped: another checkpoint is running", metadata: ["error": "\(error)"])
                     } catch {
                         if !failing { logger.warning("checkpointing the database log failed; commits will checkpoint it", metadata: ["error": "\(error)"]) }
                         failing = true
