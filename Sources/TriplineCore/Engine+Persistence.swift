@@ -66,7 +66,8 @@ public struct JournalingBucketStore: BucketStore {
 }
 
 extension Bucket {
-    /// The bucket's JSON as ``jsonValue`` gives it, written directly (the last event copied when it is kept as text).
+    /// The bucket as stored: `trigger`, `key`, `start` and `end` (microseconds), `count`, and `last_event` in the
+    /// event's wire format with `received` (copied when the bucket keeps it as text), or null.
     public var storageText: String {
         var output: [UInt8] = []
         output.reserveCapacity(320)
@@ -93,19 +94,7 @@ extension Bucket {
         return String(decoding: output, as: UTF8.self)
     }
 
-    /// The bucket as JSON, for storage.
-    public var jsonValue: JSONValue {
-        .object([
-            "trigger": .string(triggerID.lowercasedText),
-            "key": .array(key.map(JSONValue.string)),
-            "start": .int(start.microseconds),
-            "end": .int(end.microseconds),
-            "count": .int(Int64(count)),
-            "last_event": lastEvent?.jsonValue ?? .null,
-        ])
-    }
-
-    /// Reads a bucket written by ``jsonValue``.
+    /// Reads a bucket written by ``storageText``.
     public init(json: JSONValue) throws(TriplineError) {
         guard case .string(let trigger)? = json["trigger"], let triggerID = UUID(text: trigger), case .array(let key)? = json["key"],
             case .int(let start)? = json["start"], case .int(let end)? = json["end"], case .int(let count)? = json["count"]
