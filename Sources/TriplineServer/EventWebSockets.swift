@@ -18,12 +18,17 @@ struct EventWebSockets {
     let store: any DurableStore
     let configuration: ServerConfiguration
     let metrics: ServerMetrics
+    /// The event API's budget, charged for each batch of `/api/events/in` messages while it is decoded and stored.
+    let ingestBudget: IngestBudget
 
     /// How far back a feed's backfill reaches (Prefect's default), and how many of the newest events it sends at most.
     static let backfillWindow: TimeSpan = .minutes(15)
     static let backfillMaximum = 10_000
     /// How many times (100 ms apart) an event from `/api/events/in` waits for room in the ingest queue.
     static let backPressureWaits = 100
+    /// What one `/api/events/in` socket holds read and not yet stored (see ``MessageBatcher``).
+    static let socketBufferBytes = 64 * 1024
+    static let socketBufferMessages = 512
 
     func shouldUpgrade(_ request: HTTPRequest, logger: Logger) -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
         let path = request.path.map { String($0.prefix { $0 != "?" }) } ?? ""
@@ -62,10 +67,25 @@ struct EventWebSockets {
         func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async throws {
             let maximumSize = handler.configuration.maximumBodySize
             if path == "/api/events/in" {
-                // Read straight from the socket: the next message is read once the last one is stored, so a client
-                // sending faster than the commits is held back by TCP's flow control, and no message is dropped.
-                var messages = inbound.messages(maxSize: maximumSize).makeAsyncIterator()
-                try await serve(&messages, outbound: outbound, logger: logger)
+                // One task reads the socket into a bounded batcher (when it is full the reader waits, and TCP's flow
+                // control holds the client back: nothing is dropped); this one stores what arrived during each commit
+                // in the next, in order. When the client closes, what it sent is still stored before the end.
+                let batcher = MessageBatcher(capacity: EventWebSockets.socketBufferBytes, maximumCount: EventWebSockets.socketBufferMessages)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        do {
+                            for try await message in inbound.messages(maxSize: maximumSize) {
+                                guard case .text(let text) = message else { continue }
+                                await batcher.append(text)
+                            }
+                            batcher.finish()
+                        } catch {
+                            batcher.finish(throwing: error)
+                        }
+                    }
+                    defer { group.cancelAll() }
+                    try await ingest(from: batcher, outbound: outbound, logger: logger)
+                }
                 return
             }
             // The live feed: one task reads the client's messages into a stream, the other serves. When the client
@@ -86,63 +106,88 @@ struct EventWebSockets {
             }
         }
 
+        /// Checks Prefect's auth message (the first of the socket) and answers it; false when the socket was closed.
+        func authenticate(_ first: String?, outbound: WebSocketOutboundWriter, logger: Logger) async throws -> Bool {
+            guard let first, let auth = try? JSONValue.parse(first), auth["type"]?.stringValue == "auth" else {
+                try await outbound.writeTextMessage(#"{"type": "auth_failure", "reason": "expected {\"type\": \"auth\", \"token\": ...} first"}"#)
+                try await outbound.close(.policyViolation, reason: "auth required")
+                return false
+            }
+            let scope: TokenScope?
+            if handler.configuration.tokens.isEmpty {
+                scope = .admin
+            } else if let token = auth["token"]?.stringValue, let match = AuthenticationMiddleware.find(token, in: handler.configuration.tokens) {
+                scope = match.scope
+            } else {
+                scope = headerScope
+            }
+            guard let scope, scope >= required else {
+                handler.metrics.authenticationFailures.increment()
+                logger.notice("websocket authentication failed", metadata: ["path": "\(path)"])
+                try await outbound.writeTextMessage(#"{"type": "auth_failure", "reason": "the token is not valid for this endpoint"}"#)
+                try await outbound.close(.policyViolation, reason: "auth failed")
+                return false
+            }
+            try await outbound.writeTextMessage(#"{"type": "auth_success"}"#)
+            return true
+        }
+
+        /// `/api/events/in`: one event per text message; the messages that arrived during a commit are stored
+        /// together in the next.
+        func ingest(from batcher: MessageBatcher, outbound: WebSocketOutboundWriter, logger: Logger) async throws {
+            var authenticated = !handshake
+            while var texts = try await batcher.takeAll() {
+                if !authenticated {
+                    guard try await authenticate(texts.first, outbound: outbound, logger: logger) else { return }
+                    authenticated = true
+                    texts.removeFirst()
+                }
+                let bytes = texts.reduce(0) { $0 + $1.utf8.count }
+                let stored = try await handler.ingestBudget.withAdmission(bytes: bytes) { () async throws -> Bool in
+                    var events: [Event] = []
+                    events.reserveCapacity(texts.count)
+                    for text in texts {
+                        do throws(TriplineError) {
+                            events.append(try Event.decode(json: Data(text.utf8), limits: handler.configuration.eventLimits))
+                        } catch {
+                            handler.metrics.rejected("invalid")
+                            logger.warning("invalid event on /api/events/in skipped", metadata: ["error": "\(error.message)"])
+                        }
+                    }
+                    return try await store(events, outbound: outbound, logger: logger)
+                }
+                if !stored { return }
+            }
+        }
+
+        /// Stores events, waiting for room in the ingest queue (the socket holds the client's next events meanwhile).
+        /// Events that cannot be stored close the socket: Prefect's client reconnects and sends again what it has not
+        /// seen confirmed, where skipping them would lose them without a word. Returns false when it closed.
+        func store(_ events: [Event], outbound: WebSocketOutboundWriter, logger: Logger) async throws -> Bool {
+            var waited = 0
+            while true {
+                do {
+                    _ = try await handler.pipeline.submit(events)
+                    return true
+                } catch let error as TriplineError where error.code == .limitExceeded && waited < EventWebSockets.backPressureWaits {
+                    waited += 1
+                    try await Task.sleep(for: .milliseconds(100))
+                } catch {
+                    logger.error(
+                        "storing events from /api/events/in failed; closing the socket so that the client sends them again",
+                        metadata: ["error": "\(error)", "events": "\(events.count)"])
+                    try await outbound.close(.unexpectedServerError, reason: "the events could not be stored; reconnect and send them again")
+                    return false
+                }
+            }
+        }
+
         func serve<Messages: AsyncIteratorProtocol>(_ messages: inout Messages, outbound: WebSocketOutboundWriter, logger: Logger) async throws
         where Messages.Element == WebSocketMessage {
             if handshake {
-                guard case .text(let text)? = try await messages.next(), let auth = try? JSONValue.parse(text), auth["type"]?.stringValue == "auth" else {
-                    try await outbound.writeTextMessage(#"{"type": "auth_failure", "reason": "expected {\"type\": \"auth\", \"token\": ...} first"}"#)
-                    try await outbound.close(.policyViolation, reason: "auth required")
-                    return
-                }
-                let scope: TokenScope?
-                if handler.configuration.tokens.isEmpty {
-                    scope = .admin
-                } else if let token = auth["token"]?.stringValue, let match = AuthenticationMiddleware.find(token, in: handler.configuration.tokens) {
-                    scope = match.scope
-                } else {
-                    scope = headerScope
-                }
-                guard let scope, scope >= required else {
-                    handler.metrics.authenticationFailures.increment()
-                    logger.notice("websocket authentication failed", metadata: ["path": "\(path)"])
-                    try await outbound.writeTextMessage(#"{"type": "auth_failure", "reason": "the token is not valid for this endpoint"}"#)
-                    try await outbound.close(.policyViolation, reason: "auth failed")
-                    return
-                }
-                try await outbound.writeTextMessage(#"{"type": "auth_success"}"#)
-            }
-            if path == "/api/events/in" {
-                while let message = try await messages.next() {
-                    guard case .text(let text) = message else { continue }
-                    let event: Event
-                    do {
-                        event = try Event.decode(json: Data(text.utf8), limits: handler.configuration.eventLimits)
-                    } catch {
-                        handler.metrics.rejected("invalid")
-                        logger.warning("invalid event on /api/events/in skipped", metadata: ["error": "\(error.message)"])
-                        continue
-                    }
-                    // Back-pressure waits (the socket holds the client's next events meanwhile). An event that cannot
-                    // be stored closes the socket: Prefect's client reconnects and sends again what it has not seen
-                    // confirmed, where skipping it would lose it without a word.
-                    var waited = 0
-                    while true {
-                        do {
-                            _ = try await handler.pipeline.submit([event])
-                            break
-                        } catch let error as TriplineError where error.code == .limitExceeded && waited < EventWebSockets.backPressureWaits {
-                            waited += 1
-                            try await Task.sleep(for: .milliseconds(100))
-                        } catch {
-                            logger.error(
-                                "storing an event from /api/events/in failed; closing the socket so that the client sends it again",
-                                metadata: ["error": "\(error)"])
-                            try await outbound.close(.unexpectedServerError, reason: "the event could not be stored; reconnect and send it again")
-                            return
-                        }
-                    }
-                }
-                return
+                let first: String?
+                if case .text(let text)? = try await messages.next() { first = text } else { first = nil }
+                guard try await authenticate(first, outbound: outbound, logger: logger) else { return }
             }
             guard case .text(let text)? = try await messages.next(), let request = try? JSONValue.parse(text), request["type"]?.stringValue == "filter" else {
                 try await outbound.close(.policyViolation, reason: "expected a filter message")

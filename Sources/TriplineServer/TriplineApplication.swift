@@ -117,7 +117,7 @@ public enum TriplineApplication {
             }
         }
 
-        let sockets = EventWebSockets(pipeline: pipeline, store: store, configuration: configuration, metrics: metrics)
+        let sockets = EventWebSockets(pipeline: pipeline, store: store, configuration: configuration, metrics: metrics, ingestBudget: ingestBudget)
         var application = Application(
             router: router,
             server: .http1WebSocketUpgrade { request, _, logger in sockets.shouldUpgrade(request, logger: logger) },
