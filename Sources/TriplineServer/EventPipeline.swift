@@ -36,7 +36,7 @@ public actor EventPipeline {
     private var engineConfiguration: EngineConfiguration
     let writer: CommitWriter
     private var automations: [Automation]
-    private var subscribers: [UUID: AsyncStream<Event>.Continuation] = [:]
+    private var feed: LiveFeed
     private var deadlineWaiters: [CheckedContinuation<Void, Never>] = []
     /// Counts the wake-ups of the proactive scheduler, so that one that happens between its reading the next deadline
     /// and its starting to wait is not lost.
@@ -69,6 +69,7 @@ public actor EventPipeline {
         self.store = store
         self.logger = logger
         self.metrics = metrics
+        self.feed = LiveFeed(dropped: metrics.liveFeedDropped, logger: logger)
         self.maximumPending = maximumPending
         self.automations = automations
         let host = EngineHost(Engine(automations: automations, store: JournalingBucketStore(), configuration: configuration))
@@ -466,35 +467,28 @@ public actor EventPipeline {
     // MARK: - Live feed
 
     /// A stream of every event as it is stored (including automation events). A subscriber that falls more than
-    /// `buffer` events behind loses the oldest ones.
+    /// `buffer` events behind loses the oldest ones (counted and logged, see ``LiveFeed``).
     public func subscribe(buffer: Int = 10_000) -> (id: UUID, events: AsyncStream<Event>) {
-        let id = UUID()
-        let (stream, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(buffer))
-        subscribers[id] = continuation
-        metrics.liveSubscribers.record(subscribers.count)
-        continuation.onTermination = { [weak self] _ in
+        let subscription = feed.subscribe(buffer: buffer) { [weak self] id in
             Task { await self?.unsubscribe(id) }
         }
-        return (id, stream)
+        metrics.liveSubscribers.record(feed.count)
+        return subscription
     }
 
     /// Ends a subscription.
     public func unsubscribe(_ id: UUID) {
-        subscribers.removeValue(forKey: id)?.finish()
-        metrics.liveSubscribers.record(subscribers.count)
+        feed.unsubscribe(id)
+        metrics.liveSubscribers.record(feed.count)
     }
 
     private func publish(_ events: [Event]) {
-        guard !subscribers.isEmpty else { return }
-        for event in events {
-            for continuation in subscribers.values { continuation.yield(event) }
-        }
+        feed.publish(events)
     }
 
     /// Ends every subscription (shutdown).
     public func finishSubscribers() {
-        for continuation in subscribers.values { continuation.finish() }
-        subscribers.removeAll()
+        feed.finishAll()
     }
 
     /// The number of open buckets.

@@ -21,6 +21,8 @@ public struct ServerMetrics: Sendable {
     let openBuckets: Gauge
     let rememberedEvents: Gauge
     let liveSubscribers: Gauge
+    /// Events a live feed subscriber lost because it fell too far behind (see ``LiveFeed``).
+    let liveFeedDropped: Counter
     let authenticationFailures: Counter
     let rulesReloads: Counter
     /// With a shared database: 1 while this process leads the evaluation, else 0.
@@ -48,6 +50,7 @@ public struct ServerMetrics: Sendable {
         openBuckets = Gauge(label: "tripline_engine_open_buckets", factory: factory)
         rememberedEvents = Gauge(label: "tripline_engine_remembered_events", factory: factory)
         liveSubscribers = Gauge(label: "tripline_live_subscribers", factory: factory)
+        liveFeedDropped = Counter(label: "tripline_live_feed_dropped_total", factory: factory)
         authenticationFailures = Counter(label: "tripline_authentication_failures_total", factory: factory)
         rulesReloads = Counter(label: "tripline_rules_reloads_total", factory: factory)
         leading = Gauge(label: "tripline_evaluation_leader", factory: factory)
