@@ -141,6 +141,7 @@ struct EventWebSockets {
                     guard try await authenticate(texts.first, outbound: outbound, logger: logger) else { return }
                     authenticated = true
                     texts.removeFirst()
+                    if texts.isEmpty { continue }
                 }
                 let bytes = texts.reduce(0) { $0 + $1.utf8.count }
                 let stored = try await handler.ingestBudget.withAdmission(bytes: bytes) { () async throws -> Bool in

@@ -45,12 +45,15 @@ struct LiveFeed {
 
     mutating func publish(_ events: [Event]) {
         guard !subscribers.isEmpty, !events.isEmpty else { return }
-        for id in subscribers.keys {
+        var behind: [(id: UUID, lost: Int)] = []
+        for (id, subscriber) in subscribers {
             var lost = 0
             for event in events {
-                if case .dropped = subscribers[id]?.continuation.yield(event) { lost += 1 }
+                if case .dropped = subscriber.continuation.yield(event) { lost += 1 }
             }
-            guard lost > 0 else { continue }
+            if lost > 0 { behind.append((id, lost)) }
+        }
+        for (id, lost) in behind {
             dropped.increment(by: lost)
             if subscribers[id]?.dropped == 0 {
                 logger.warning(

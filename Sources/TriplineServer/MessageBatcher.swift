@@ -51,10 +51,7 @@ final class MessageBatcher: Sendable {
                     if resumeNow { continuation.resume() }
                 }
             } onCancel: {
-                state.withLock { state -> CheckedContinuation<Void, Never>? in
-                    defer { state.reader = nil }
-                    return state.reader
-                }?.resume()
+                resumeReader()
             }
             if Task.isCancelled { return }
         }
@@ -75,10 +72,7 @@ final class MessageBatcher: Sendable {
                 return ([], state.finished, state.failure)
             }
             if !taken.isEmpty {
-                state.withLock { state -> CheckedContinuation<Void, Never>? in
-                    defer { state.reader = nil }
-                    return state.reader
-                }?.resume()
+                resumeReader()
                 return taken
             }
             if let failure { throw failure }
@@ -101,14 +95,19 @@ final class MessageBatcher: Sendable {
 
     /// No more messages will come (`failure` when reading failed); wakes both sides.
     func finish(throwing failure: (any Error)? = nil) {
-        let reader = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        state.withLock { state in
             state.finished = true
             if state.failure == nil { state.failure = failure }
+        }
+        resumeReader()
+        resumeTaker()
+    }
+
+    private func resumeReader() {
+        state.withLock { state -> CheckedContinuation<Void, Never>? in
             defer { state.reader = nil }
             return state.reader
-        }
-        reader?.resume()
-        resumeTaker()
+        }?.resume()
     }
 
     private func resumeTaker() {
