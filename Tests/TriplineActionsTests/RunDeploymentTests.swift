@@ -28,11 +28,11 @@ import TriplineStorage
                 return (id, false)
             }
             // The first answer is lost on the way back, so the attempt is retried with the same key.
-            return FakeAnswer(status: existed ? 200 : 201, body: #"{"id":"\#(id)","name":"tripline-run"}"#, delay: number == 1 ? .milliseconds(600) : .zero)
+            return FakeAnswer(status: existed ? 200 : 201, body: #"{"id":"\#(id)","name":"tripline-run"}"#, delay: number == 1 ? .milliseconds(2_000) : .zero)
         }
         try await target.start()
         let harness = try DispatcherHarness(
-            destinations: [Destination(name: "prefect", kind: .prefect, url: .literal(target.url + "/api/"), apiKey: .environment("TEST_PREFECT_KEY"), timeout: TimeSpan(seconds: 0.3))],
+            destinations: [Destination(name: "prefect", kind: .prefect, url: .literal(target.url + "/api/"), apiKey: .environment("TEST_PREFECT_KEY"), timeout: TimeSpan(seconds: 1))],
             secrets: ["TEST_PREFECT_KEY": "pnu_secret"])
         harness.start()
         let event = Event(

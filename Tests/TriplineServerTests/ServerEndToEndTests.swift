@@ -215,7 +215,8 @@ let twiceInAMinute = """
     /// Requests beyond the ingest budget wait their turn and are all stored; one larger than the budget goes alone.
     @Test func ingestBeyondTheBudgetWaitsAndLosesNothing() async throws {
         let server = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
-        try await server.start(extraArguments: ["--ingest-budget", "4096"])
+        // Durable commits (an fsync each) keep each request in the budget long enough for the others to overlap it.
+        try await server.start(extraArguments: ["--ingest-budget", "4096", "--synchronous", "FULL"])
         let statuses = try await server.concurrently(clients: 16, requests: 10) { client, batch in
             // About 2.5 KB per request: at most one more fits beside it.
             let base = 500_000 + client * 1_000 + batch * 10
