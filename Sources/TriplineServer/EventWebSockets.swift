@@ -99,7 +99,7 @@ struct EventWebSockets {
                 }
                 group.addTask {
                     var messages = incoming.makeAsyncIterator()
-                    try await serve(&messages, outbound: outbound, logger: logger)
+                    try await serveFeed(&messages, outbound: outbound, logger: logger)
                 }
                 try await group.next()
                 group.cancelAll()
@@ -183,7 +183,8 @@ struct EventWebSockets {
             }
         }
 
-        func serve<Messages: AsyncIteratorProtocol>(_ messages: inout Messages, outbound: WebSocketOutboundWriter, logger: Logger) async throws
+        /// `/api/events/out`: the handshake, the filter message, the backfill, then the live events.
+        func serveFeed<Messages: AsyncIteratorProtocol>(_ messages: inout Messages, outbound: WebSocketOutboundWriter, logger: Logger) async throws
         where Messages.Element == WebSocketMessage {
             if handshake {
                 let first: String?

@@ -43,13 +43,8 @@ import Testing
         }
         try await loop.shutdownGracefully()
         #expect(answer.withLock { $0 } == #"{"type": "auth_success"}"#)
-        var stored = 0.0
-        for _ in 0..<200 {
-            stored = try await server.metric("tripline_events_stored_total") ?? 0
-            if stored >= Double(count) { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(stored == Double(count))
+        try await eventually(within: 10, every: .milliseconds(50)) { try await server.metric("tripline_events_stored_total") ?? 0 >= Double(count) }
+        #expect(try await server.metric("tripline_events_stored_total") == Double(count))
         let metrics = String(decoding: try await server.request("GET", "/metrics").1, as: UTF8.self)
         #expect(metrics.contains(#"tripline_events_rejected_total{reason="invalid"} 1"#))
         for (order, expected) in [("ASC", Array(1...50)), ("DESC", Array((count - 49...count).reversed()))] {

@@ -12,11 +12,6 @@ import Testing
 
     struct Refused: Error {}
 
-    /// Polls `condition` for up to five seconds.
-    func eventually(_ condition: () -> Bool) async throws {
-        for _ in 0..<5_000 where !condition() { try await Task.sleep(for: .milliseconds(1)) }
-    }
-
     @Test func requestsOverTheBudgetWaitInArrivalOrderAndEveryAdmissionIsReturned() async throws {
         let budget = IngestBudget(capacity: 100)
         let log = Log()

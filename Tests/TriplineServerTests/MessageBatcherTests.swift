@@ -4,11 +4,6 @@ import Testing
 @testable import TriplineServer
 
 @Suite struct MessageBatcherTests {
-    /// Polls `condition` for up to five seconds.
-    func eventually(_ condition: () -> Bool) async throws {
-        for _ in 0..<5_000 where !condition() { try await Task.sleep(for: .milliseconds(1)) }
-    }
-
     struct ReadFailed: Error {}
 
     @Test func everythingHeldIsTakenAtOnceInOrderAndAFullBatcherHoldsTheReaderBack() async throws {

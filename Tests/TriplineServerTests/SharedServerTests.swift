@@ -9,16 +9,6 @@ import TriplineTestTargets
         return body as? [[String: Any]] ?? []
     }
 
-    /// Polls `condition` for up to `seconds`.
-    func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return try await condition()
-    }
-
     @Test func eventsPostedToEitherProcessFireOnceAndAutomationsReachTheOther() async throws {
         let url = try PostgresTestServer.freshDatabase()
         let first = try ServerProcess(rules: ["twice.yaml": twiceInAMinute])
@@ -30,7 +20,7 @@ import TriplineTestTargets
         #expect(try await first.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(1, "job.failed", resource: "job.a")])).0 == 204)
         #expect(try await second.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(1, "job.failed", resource: "job.a")])).0 == 204)
         #expect(try await second.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(2, "job.failed", resource: "job.a")])).0 == 204)
-        #expect(try await eventually(10) { try await firings(first).count == 1 }, "the leader evaluates what either process stored")
+        #expect(try await eventually(within: 10, every: .milliseconds(100)) { try await firings(first).count == 1 }, "the leader evaluates what either process stored")
         try await Task.sleep(for: .milliseconds(500))
         let fired = try await firings(second)
         #expect(fired.count == 1, "both processes see the one firing")
@@ -42,11 +32,11 @@ import TriplineTestTargets
         let (status, body) = try await first.json("POST", "/api/automations/", json: created)
         #expect(status == 201)
         let id = (body as? [String: Any])?["id"] as? String ?? ""
-        #expect(try await eventually(5) { try await second.request("GET", "/api/automations/\(id)").0 == 200 }, "reaches the other process")
+        #expect(try await eventually(within: 5, every: .milliseconds(100)) { try await second.request("GET", "/api/automations/\(id)").0 == 200 }, "reaches the other process")
         #expect(try await second.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(3, "x.y", resource: "x")])).0 == 204)
-        #expect(try await eventually(10) { try await firings(first).contains { $0["automation"] as? String == "made on the first" } })
+        #expect(try await eventually(within: 10, every: .milliseconds(100)) { try await firings(first).contains { $0["automation"] as? String == "made on the first" } })
         #expect(try await first.request("DELETE", "/api/automations/\(id)").0 == 204)
-        #expect(try await eventually(5) { try await second.request("GET", "/api/automations/\(id)").0 == 404 }, "and so does its deletion")
+        #expect(try await eventually(within: 5, every: .milliseconds(100)) { try await second.request("GET", "/api/automations/\(id)").0 == 404 }, "and so does its deletion")
 
         // One process leads, the other follows; both say so.
         func role(_ server: ServerProcess) async throws -> String? {
@@ -64,7 +54,7 @@ import TriplineTestTargets
         try await leader.kill9()
         #expect(try await other.request("POST", "/api/events", json: TestEvent.array([TestEvent.json(4, "job.failed", resource: "job.b"), TestEvent.json(5, "job.failed", resource: "job.b")])).0 == 204)
         #expect(
-            try await eventually(15) { try await firings(other).filter { $0["automation"] as? String == "twice in a minute" }.count == 2 },
+            try await eventually(within: 15, every: .milliseconds(100)) { try await firings(other).filter { $0["automation"] as? String == "twice in a minute" }.count == 2 },
             "the survivor leads and fires")
         #expect(other.log().contains("now leads the evaluation"))
         #expect(try await role(other) == "leader")
