@@ -71,7 +71,6 @@ struct ClusterService: Service {
                 try await pipeline.becomeLeader()
                 metrics.leadershipTakeovers.increment()
                 metrics.leading.record(1)
-                logger.info("this process now leads the evaluation of triggers")
             } catch {
                 logger.error("taking over the evaluation failed; retrying", metadata: ["error": "\(error)"])
                 await store.resign()

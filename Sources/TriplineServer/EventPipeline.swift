@@ -387,6 +387,8 @@ public actor EventPipeline {
     public func becomeLeader() async throws {
         try await reloadEngineState()
         leading = true
+        // Logged before the backlog runs, so that the log shows the takeover before the firings it makes.
+        logger.info("this process now leads the evaluation of triggers")
         // First the events that waited while no process led, then every proactive deadline (scheduled again; those
         // that fell due in the meantime run now).
         while try await evaluateQueued(limit: 2_000) == 2_000 {}
