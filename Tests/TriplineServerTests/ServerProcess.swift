@@ -9,7 +9,8 @@ import FoundationNetworking
 final class ServerProcess: @unchecked Sendable {
     // Mutated only by the test that owns it, one step at a time.
     let folder: URL
-    let port: Int
+    /// Picked at random; picked again when another test's server holds it (see `start`).
+    private(set) var port: Int
     var process: Process?
     var environment: [String: String] = [:]
     var arguments: [String] = []
@@ -36,7 +37,7 @@ final class ServerProcess: @unchecked Sendable {
         }
         // Below Linux's ephemeral range (32768-60999), so that no outgoing connection or port-0 listener of another
         // test can hold the port when the server binds it (or binds it again after a kill).
-        port = Int.random(in: 20_000..<32_768)
+        port = Self.randomPort()
         logFile = folder.appendingPathComponent("server.log")
     }
 
@@ -47,8 +48,23 @@ final class ServerProcess: @unchecked Sendable {
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    /// Starts the server and waits until `/readyz` answers 200.
+    static func randomPort() -> Int { Int.random(in: 20_000..<32_768) }
+
+    /// Starts the server and waits until `/readyz` answers 200. Tests run in parallel and pick their ports at random,
+    /// so when another test's server holds the port the server is started again on another one.
     func start(extraArguments: [String] = []) async throws {
+        for attempt in 1...3 {
+            if try await launch(extraArguments: extraArguments) { return }
+            // Each launch starts the log afresh, so this is the last launch's.
+            guard attempt < 3, process?.isRunning == false, log().contains("Address already in use") else { break }
+            port = Self.randomPort()
+        }
+        Issue.record("the server did not become ready; log:\n\(self.log())")
+        throw CancellationError()
+    }
+
+    /// Runs the server; returns whether it became ready (false when it exited or did not answer within 30 s).
+    private func launch(extraArguments: [String]) async throws -> Bool {
         let binary = try #require(Self.executable, "the tripline executable was not built next to the tests; run `swift build` first")
         let process = Process()
         process.executableURL = binary
@@ -66,13 +82,13 @@ final class ServerProcess: @unchecked Sendable {
         try process.run()
         self.process = process
         // Up to 30 s: a loaded machine (CI next to other builds) can take several seconds to start a server.
+        // Ready once this process says it listens (another test's server on the same port would answer /readyz too).
         for _ in 0..<600 {
-            if !process.isRunning { break }
-            if let (status, _) = try? await request("GET", "/readyz"), status == 200 { return }
+            if !process.isRunning { return false }
+            if self.log().contains("listening on"), let (status, _) = try? await request("GET", "/readyz"), status == 200 { return true }
             try await Task.sleep(for: .milliseconds(50))
         }
-        Issue.record("the server did not become ready; log:\n\(self.log())")
-        throw CancellationError()
+        return false
     }
 
     /// Stops the server with SIGTERM and waits for it to exit.
