@@ -174,13 +174,14 @@ import TriplineStorage
                 }
                 if !first { replays.withLock { $0 += 1 } }
                 // Sometimes the work is done but the answer is lost: the client times out and retries with the key.
+                // The client's timeout leaves room for a loaded machine; a lost answer comes well after it.
                 let lost = Int.random(in: 0..<6, using: &random) == 0
-                return FakeAnswer(status: first ? 201 : 200, delay: lost ? .milliseconds(400) : .zero)
+                return FakeAnswer(status: first ? 201 : 200, delay: lost ? .milliseconds(2_000) : .zero)
             }
         }
         try await target.start()
         let harness = try DispatcherHarness(
-            destinations: [webhook(target, timeout: TimeSpan(seconds: 0.2))], secrets: ["TEST_HOOK_TOKEN": "x"],
+            destinations: [webhook(target, timeout: TimeSpan(seconds: 1))], secrets: ["TEST_HOOK_TOKEN": "x"],
             retry: RetryPolicy(maximumAttempts: 6, backoff: TimeSpan(seconds: 0.005), maximumBackoff: TimeSpan(seconds: 0.05)))
         harness.start()
         var ids: [String] = []
