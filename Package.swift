@@ -1,12 +1,53 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+#if os(Linux)
+import Glibc
+#endif
+
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
+
+/// How release builds of `tripline` are linked on Linux. Every byte of the binary that the loader or the first
+/// requests touch stays resident, so these settings lower the server's memory (README, Performance):
+/// - no dynamic symbol table for the program's own symbols (the toolchain's static-stdlib arguments export them all;
+///   nothing looks them up, and the table is paged in at start-up);
+/// - where the toolchain has lld and the C library understands packed relative relocations (glibc 2.36, 2022), lld
+///   with `-z pack-relative-relocs`: the relocation table shrinks from 3.5 MB to 30 KB.
+/// A build without lld or on an older C library gets the first setting alone and runs anywhere the toolchain does.
+let releaseLinkerSettings: [LinkerSetting] = {
+    #if os(Linux)
+    var flags = ["-Xlinker", "--no-export-dynamic"]
+    if hasLLD(), !glibcVersion().lexicographicallyPrecedes([2, 36]) {
+        flags += ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"]
+    }
+    return [.unsafeFlags(flags, .when(platforms: [.linux], configuration: .release))]
+    #else
+    return []
+    #endif
+}()
+
+#if os(Linux)
+/// The C library's version, from `confstr` ("glibc 2.36" → [2, 36]); empty where it is not glibc.
+func glibcVersion() -> [Int] {
+    var buffer = [CChar](repeating: 0, count: 64)
+    guard confstr(Int32(_CS_GNU_LIBC_VERSION), &buffer, buffer.count) > 0 else { return [] }
+    let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    guard text.hasPrefix("glibc ") else { return [] }
+    return text.dropFirst(6).split(separator: ".").compactMap { Int($0) }
+}
+
+/// Whether `ld.lld` is on PATH (swift.org toolchains ship it next to `swift`). When it is not, the build keeps the
+/// toolchain's default linker.
+func hasLLD() -> Bool {
+    let path = getenv("PATH").map { String(cString: $0) } ?? ""
+    return path.split(separator: ":").contains { access("\($0)/ld.lld", X_OK) == 0 }
+}
+#endif
 
 let package = Package(
     name: "tripline",
@@ -135,7 +176,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            linkerSettings: releaseLinkerSettings
         ),
         .testTarget(
             name: "TriplineCoreTests",
