@@ -16,13 +16,26 @@ struct BenchHarness {
             throw ValidationError("wrk is not installed (apt-get install wrk)")
         }
         #if DEBUG
-        printError("warning: this is a debug build; build with `swift build -c release` for meaningful numbers")
+        printError("warning: this is a debug build; build with `swift build -c release --static-swift-stdlib` for meaningful numbers")
+        #else
+        if Self.loadsSharedSwiftRuntime {
+            printError(
+                "note: this build loads the Swift runtime from shared libraries; the container and systemd builds link it "
+                    + "statically (swift build -c release --static-swift-stdlib), as the README's numbers do: less memory, more requests/s")
+        }
         #endif
         self.port = port
         self.connections = connections
         self.duration = duration
         work = FileManager.default.temporaryDirectory.appendingPathComponent("tripline-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work.appendingPathComponent("rules"), withIntermediateDirectories: true)
+    }
+
+    /// Whether this process (and so the server it starts) maps the Swift runtime as a shared library.
+    static var loadsSharedSwiftRuntime: Bool {
+        // /proc files report a size of 0, so read to the end rather than by size.
+        guard let maps = FileHandle(forReadingAtPath: "/proc/self/maps")?.readDataToEndOfFile() else { return false }
+        return String(decoding: maps, as: UTF8.self).contains("/libswiftCore.so")
     }
 
     /// Writes a file under the scratch folder (rules, wrk scripts, bodies).
