@@ -18,11 +18,13 @@ let swiftSettings: [SwiftSetting] = [
 ///   nothing looks them up, and the table is paged in at start-up);
 /// - where the toolchain has lld and the C library understands packed relative relocations (glibc 2.36, 2022), lld
 ///   with `-z pack-relative-relocs`: the relocation table shrinks from 3.5 MB to 30 KB.
-/// A build without lld or on an older C library gets the first setting alone and runs anywhere the toolchain does.
+/// A build without lld or on an older C library gets the first setting alone and runs anywhere the toolchain does;
+/// `TRIPLINE_PORTABLE_LINK=1` in the build's environment does the same on purpose, for a binary meant for an older
+/// system than the one that builds it.
 let releaseLinkerSettings: [LinkerSetting] = {
     #if os(Linux)
     var flags = ["-Xlinker", "--no-export-dynamic"]
-    if hasLLD(), !glibcVersion().lexicographicallyPrecedes([2, 36]) {
+    if getenv("TRIPLINE_PORTABLE_LINK") == nil, hasLLD(), !glibcVersion().lexicographicallyPrecedes([2, 36]) {
         flags += ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"]
     }
     return [.unsafeFlags(flags, .when(platforms: [.linux], configuration: .release))]
