@@ -45,11 +45,24 @@ public final class SQLiteStore: DurableStore {
         config.maximumReaderCount = 2
         do {
             pool = try DatabasePool(path: configuration.path, configuration: config)
+            // The pool turns on WAL mode after `prepareDatabase` ran, and sets the writer to synchronous=NORMAL as it
+            // does: set the writer's level again, or FULL would only hold for the readers, which never commit.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
             try Self.migrator.migrate(pool)
         } catch {
             throw TriplineError(.io, "cannot open the database \(configuration.path): \(error)")
         }
         self.logger = logger
+        // Commits are acknowledged as durable on the strength of this setting: check what SQLite says it is.
+        let effective: String
+        do {
+            effective = try Self.synchronousLevel(of: pool)
+        } catch {
+            throw TriplineError(.io, "cannot read the synchronous level of the database \(configuration.path): \(error)")
+        }
+        guard effective == synchronous else {
+            throw TriplineError(.io, "the database \(configuration.path) commits with synchronous=\(effective), not the configured \(synchronous)")
+        }
         do {
             checkpointer = try Checkpointer(path: configuration.path, synchronous: synchronous, logger: logger)
         } catch {
@@ -59,6 +72,17 @@ public final class SQLiteStore: DurableStore {
     }
 
     deinit { checkpointer?.stop() }
+
+    /// How the connection that commits syncs: `OFF`, `NORMAL`, `FULL` or `EXTRA`, as SQLite reports it.
+    public var writerSynchronous: String {
+        get throws { try Self.synchronousLevel(of: pool) }
+    }
+
+    static func synchronousLevel(of pool: DatabasePool) throws -> String {
+        let level = try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } ?? -1
+        let names = ["OFF", "NORMAL", "FULL", "EXTRA"]
+        return names.indices.contains(level) ? names[level] : "\(level)"
+    }
 
     /// Copies the write-ahead log into the database file on its own connection and thread, every few milliseconds
     /// while commits arrive. SQLite's automatic checkpoint runs inside the commit that crosses its threshold, so

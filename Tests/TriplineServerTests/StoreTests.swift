@@ -19,6 +19,19 @@ import TriplineTestKit
             related: related.map { ["prefect.resource.id": $0.0, "prefect.resource.role": $0.1] })
     }
 
+    /// The connection that commits syncs at the configured level. (The pool behind the store sets its writer to NORMAL
+    /// when it turns on WAL mode, after the connection's own setup: FULL once held only for the readers.)
+    @Test(arguments: ["FULL", "NORMAL", "normal"]) func theWriterCommitsAtTheConfiguredSynchronousLevel(level: String) throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tripline-sync-\(UUID().uuidString).sqlite").path
+        var configuration = SQLiteStore.Configuration(path: path)
+        configuration.synchronous = level
+        let store = try SQLiteStore(configuration: configuration, logger: Logger(label: "test"))
+        #expect(try store.writerSynchronous == level.uppercased())
+        // Opening an existing file goes through the same setup.
+        let reopened = try SQLiteStore(configuration: configuration, logger: Logger(label: "test"))
+        #expect(try reopened.writerSynchronous == level.uppercased())
+    }
+
     @Test(arguments: StoreKind.available) func storesEventsOnceAndFindsThemByRelatedAndAnyResource(kind: StoreKind) async throws {
         let location = try kind.freshLocation()
         let store = try open(location)
