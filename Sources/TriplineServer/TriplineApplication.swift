@@ -142,13 +142,14 @@ public enum TriplineApplication {
         for service in kafkaServices { application.addServices(service) }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
         let automationCount = await catalog.all().count
-        logger.info(
-            "tripline ready",
-            metadata: [
-                "address": "\(configuration.host):\(configuration.port)", "database": "\(configuration.databaseDescription)",
-                "automations": "\(automationCount)", "webhooks": "\(webhooks.all().count)", "kafka_sources": "\(kafkaServices.count) of \(kafkaSources.count)", "startup_ms": "\(Int(elapsed))",
-                "authentication": "\(configuration.tokens.isEmpty ? "none (loopback only)" : "\(configuration.tokens.count) tokens")",
-            ])
+        var ready: Logger.Metadata = [
+            "address": "\(configuration.host):\(configuration.port)", "database": "\(configuration.databaseDescription)",
+            "automations": "\(automationCount)", "webhooks": "\(webhooks.all().count)", "kafka_sources": "\(kafkaServices.count) of \(kafkaSources.count)", "startup_ms": "\(Int(elapsed))",
+            "authentication": "\(configuration.tokens.isEmpty ? "none (loopback only)" : "\(configuration.tokens.count) tokens")",
+        ]
+        // How commits reach the disk, as SQLite reports it for the connection that commits (FULL: power loss).
+        if let sqlite = store as? SQLiteStore { ready["synchronous"] = "\((try? sqlite.writerSynchronous) ?? "unknown")" }
+        logger.info("tripline ready", metadata: ready)
         return (application, Parts(pipeline: pipeline, catalog: catalog, store: store, webhooks: webhooks))
     }
 
