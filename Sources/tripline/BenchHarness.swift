@@ -33,7 +33,8 @@ struct BenchHarness {
 
     /// Whether this process (and so the server it starts) maps the Swift runtime as a shared library.
     static var loadsSharedSwiftRuntime: Bool {
-        // /proc files report a size of 0, so read to the end rather than by size.
+        // A /proc file reports a size of 0, and `String(contentsOfFile:)` then returned only the start of this long
+        // one: read to the end instead.
         guard let maps = FileHandle(forReadingAtPath: "/proc/self/maps")?.readDataToEndOfFile() else { return false }
         return String(decoding: maps, as: UTF8.self).contains("/libswiftCore.so")
     }
