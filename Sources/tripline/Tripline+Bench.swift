@@ -10,7 +10,7 @@ extension Tripline {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks (build with -c release for meaningful numbers).",
-            subcommands: [EngineBench.self, ServeBench.self, WebhooksBench.self, ActionsBench.self, KafkaBench.self])
+            subcommands: [EngineBench.self, ServeBench.self, WebhooksBench.self, ActionsBench.self, KafkaBench.self, StoreBench.self])
     }
 
     struct EngineBench: ParsableCommand {
