@@ -33,7 +33,7 @@ public struct ServerConfiguration: Sendable {
     public var maximumPendingEvents = 200_000
     /// Bytes of `POST /api/events` and webhook bodies decoded and waiting for their commit at once; further requests wait with
     /// their bodies undecoded (see ``IngestBudget``). Bounds ingest's memory however many clients send at once.
-    public var ingestBudget = 256 * 1024
+    public var ingestBudget = 512 * 1024
     /// A folder of pinned SNS signing certificates (`*.pem`, named as the last path component of their
     /// SigningCertURL), used instead of fetching them: for networks without access to AWS, and for tests.
     public var snsCertificatesPath: String?

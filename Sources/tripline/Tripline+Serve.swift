@@ -43,7 +43,7 @@ extension Tripline {
         @Option(
             help: """
                 Bytes of event API and webhook request bodies decoded and waiting for their commit at once; more requests wait, \
-                undecoded (TRIPLINE_INGEST_BUDGET; default 262144). Bounds ingest's memory under many clients.
+                undecoded (TRIPLINE_INGEST_BUDGET; default 524288). Bounds ingest's memory under many clients.
                 """)
         var ingestBudget: Int?
         @Option(help: "File of API tokens (TRIPLINE_API_TOKENS_FILE).") var apiTokensFile: String?
