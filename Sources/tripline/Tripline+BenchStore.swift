@@ -132,16 +132,17 @@ extension Tripline {
             while number < events {
                 let makingStarted = Self.threadCPUTime()
                 let count = min(blockSize, events - number)
-                let block = (number..<number + count).map(makeEvent)
+                // Split into commits here too, so that the timed part is only the store's.
+                let commits = stride(from: number, to: number + count, by: perCommit).map { first in
+                    let made = (first..<min(first + perCommit, number + count)).map(makeEvent)
+                    return (events: made.map(\.0), encoded: made.map(\.1))
+                }
                 number += count
                 making += Self.threadCPUTime() - makingStarted
-                var start = 0
-                while start < block.count {
-                    let slice = block[start..<min(start + perCommit, block.count)]
-                    start += perCommit
+                for commit in commits {
                     let began = DispatchTime.now().uptimeNanoseconds
                     _ = try store.writeBlocking { transaction in
-                        try transaction.insertEvents(slice.map(\.0), encoded: slice.map(\.1), received: occurred)
+                        try transaction.insertEvents(commit.events, encoded: commit.encoded, received: occurred)
                     }
                     let took = DispatchTime.now().uptimeNanoseconds - began
                     writing += took
@@ -173,7 +174,7 @@ extension Tripline {
         /// Bytes this process handed to write(2) and friends (`wchar` in /proc/self/io; 0 where there is none).
         static func bytesWritten() -> Int {
             // A /proc file reports a size of 0: read it to its end.
-        guard let data = FileHandle(forReadingAtPath: "/proc/self/io")?.readDataToEndOfFile() else { return 0 }
+            guard let data = FileHandle(forReadingAtPath: "/proc/self/io")?.readDataToEndOfFile() else { return 0 }
             let line = String(decoding: data, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("wchar:") }
             return line.flatMap { Int($0.dropFirst(6).trimmingCharacters(in: .whitespaces)) } ?? 0
         }
